@@ -1,0 +1,3 @@
+"""personas: customer audiences as code."""
+
+__version__ = "0.1.0"
