@@ -118,5 +118,5 @@ def test_cdnow_bad_input_rejected_without_output(tmp_path, content, message):
 
     assert result.returncode == 1
     assert message in result.stderr
-    assert "the output file was not written" in result.stderr
+    assert "The output file was not written." in result.stderr
     assert list(tmp_path.iterdir()) == [source]
