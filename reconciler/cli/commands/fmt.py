@@ -1,0 +1,82 @@
+"""`personas fmt`: rewrite spec files in canonical form, comments kept."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from reconciler.cli import AppContext, pass_app
+
+
+@click.command("fmt")
+@click.option("--check", is_flag=True, help="Write nothing; exit 1 when a file is not formatted, listing it.")
+@click.option("--diff", "show_diff", is_flag=True, help="Write nothing; print a unified diff of what would change.")
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@pass_app
+def command(app: AppContext, check: bool, show_diff: bool, paths: tuple[Path, ...]) -> int:
+    """Format personas.yaml and resource files canonically.
+
+    PATHS are files or folders; without them, every *.yaml and *.yml file of
+    the project (dot-folders skipped). Formatting keeps comments, quotes and
+    `---` separators, puts keys in the order of the spec reference (unknown
+    keys last, never removed), indents by two spaces with list items under
+    their key, and ends each file with one newline. Files with YAML errors
+    are reported and left unchanged. Writes are atomic.
+
+    Exit codes: 0 when every file is (or now is) formatted; 1 when a file has
+    a YAML error, or, with --check, when a file would change.
+    """
+    from reconciler.spec.fmt import format_file, spec_files, unified_diff, write_file
+
+    files = _collect(paths or (app.project_dir,), spec_files)
+    if not files:
+        app.console.warning(f"no *.yaml or *.yml files found in {', '.join(_shown(p) for p in paths or (app.project_dir,))}")
+        return 0
+
+    changed, failed = [], 0
+    for path in files:
+        shown = _shown(path)
+        result = format_file(path, shown=shown)
+        if result.error is not None:
+            app.console.error(result.error.message, result.error.hint)
+            failed += 1
+            continue
+        if not result.changed:
+            continue
+        changed.append(shown)
+        if show_diff:
+            app.console.print(unified_diff(result, shown), nl=False)
+        elif check:
+            app.console.print(f"would reformat: {shown}")
+        else:
+            write_file(path, result.formatted)
+            app.console.print(f"formatted: {shown}")
+
+    _summarise(app, len(files), changed, failed, write=not (check or show_diff))
+    return 1 if failed or (check and changed) else 0
+
+
+def _summarise(app: AppContext, total: int, changed: list[str], failed: int, *, write: bool) -> None:
+    verb = "formatted" if write else "would be reformatted"
+    parts = [f"{len(changed)} file(s) {verb}", f"{total - len(changed) - failed} unchanged"]
+    if failed:
+        parts.append(f"{failed} with errors, left unchanged")
+    app.console.print(", ".join(parts) + ".", err=True)
+
+
+def _collect(paths: tuple[Path, ...], spec_files) -> list[Path]:
+    """Files named directly, plus the spec files of folders named, without duplicates."""
+    found: dict[Path, None] = {}
+    for path in paths:
+        for file in spec_files(path) if path.is_dir() else [path]:
+            found[file] = None
+    return list(found)
+
+
+def _shown(path: Path) -> str:
+    """A path as the user would type it: relative to the current folder when below it."""
+    try:
+        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return path.as_posix()

@@ -1,0 +1,315 @@
+"""Canonical formatting of personas.yaml and resource files, comments kept.
+
+A file is cut into documents at its `---` lines; comment-only parts (such as a
+`# yaml-language-server` line above the first `---`) are kept as written.
+Each document then goes through two passes:
+
+1. Key order. Every block mapping a model recognises is put in canonical
+   order (see key_order.py) by moving whole chunks of text: a key, its value
+   and the comment lines directly above it. Working on the text rather than
+   on ruamel.yaml's comment attachments keeps each comment beside the key it
+   describes. One mapping is reordered per parse, and the document is parsed
+   again until every mapping is in order.
+2. Layout. ruamel.yaml's round-trip mode loads and dumps the result:
+   two-space indentation, list items indented under their key, quotes and
+   comments as written. Flow mappings (`{from: 120d, to: 45d}`) are reordered
+   here, on the loaded objects, since they hold no comments.
+
+Formatting never changes what a file means: a test loads every example before
+and after and compares the data.
+"""
+
+from __future__ import annotations
+
+import difflib
+import io
+import os
+import re
+import stat
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from reconciler.errors import SpecError
+from reconciler.spec.key_order import (
+    PROJECT_MODELS,
+    RESOURCE_MODELS,
+    Models,
+    canonical_keys,
+    child_models,
+    choose_model,
+)
+
+PROJECT_FILE = "personas.yaml"
+
+_MARKER_RE = re.compile(r"^(---|\.\.\.)(\s.*)?$")
+_COMMENT_OR_BLANK_RE = re.compile(r"^\s*(#.*)?$")
+
+
+@dataclass(frozen=True)
+class _Part:
+    """A piece of a file: a document marker line, or the lines between markers."""
+
+    lines: list[str]
+    first_line: int  # 0-based line number in the file
+    is_marker: bool = False
+
+    @property
+    def has_content(self) -> bool:
+        return not self.is_marker and any(not _COMMENT_OR_BLANK_RE.match(line) for line in self.lines)
+
+
+def roots_for(filename: str) -> Models:
+    """The models a file's documents are: personas.yaml is the project file, the rest resources."""
+    return PROJECT_MODELS if filename.rsplit("/", 1)[-1] == PROJECT_FILE else RESOURCE_MODELS
+
+
+def format_text(text: str, *, source: str = "<text>", roots: Models | None = None) -> str:
+    """Return `text` formatted canonically; raise SpecError, naming file and line, on invalid YAML."""
+    roots = roots if roots is not None else roots_for(source)
+    text = text.replace("\r\n", "\n")
+    if not text.endswith("\n"):
+        text += "\n"
+    pieces = []
+    for part in _split_documents(text):
+        if part.has_content:
+            pieces.append(_format_document("".join(part.lines), roots, source, part.first_line))
+        else:
+            pieces.append("".join(line.rstrip() + "\n" for line in part.lines))
+    return "".join(pieces).rstrip("\n") + "\n"
+
+
+def _split_documents(text: str) -> Iterator[_Part]:
+    lines = text.splitlines(keepends=True)
+    start = 0
+    for number, line in enumerate(lines):
+        if _MARKER_RE.match(line.rstrip("\n")):
+            if number > start:
+                yield _Part(lines[start:number], start)
+            yield _Part([line], number, is_marker=True)
+            start = number + 1
+    if start < len(lines):
+        yield _Part(lines[start:], start)
+
+
+def _round_trip() -> YAML:
+    yaml = YAML(typ="rt")
+    yaml.indent(mapping=2, sequence=4, offset=2)
+    yaml.preserve_quotes = True
+    yaml.width = 4096  # never re-wrap long strings
+    return yaml
+
+
+def _format_document(text: str, roots: Models, source: str, first_line: int) -> str:
+    try:
+        _round_trip().load(text)  # syntax and duplicate keys, before anything moves
+        text = _reorder_keys(text, roots)
+        data = _round_trip().load(text)
+    except MarkedYAMLError as error:
+        raise _syntax_error(error, source, first_line) from None
+    except YAMLError as error:
+        raise SpecError(f"{source}: invalid YAML: {error}", hint="Fix the YAML, then run `personas fmt` again.") from None
+    _order_flow_mappings(data, roots)
+    stream = io.StringIO()
+    _round_trip().dump(data, stream)
+    return stream.getvalue()
+
+
+def _syntax_error(error: MarkedYAMLError, source: str, first_line: int) -> SpecError:
+    mark = error.problem_mark or error.context_mark
+    where = f"{source}:{mark.line + first_line + 1}" if mark is not None else source
+    problem = "; ".join(str(part) for part in (error.context, error.problem) if part)
+    return SpecError(
+        f"{where}: invalid YAML: {problem or 'cannot parse'}",
+        hint="Fix the YAML; the file was left unchanged.",
+    )
+
+
+# --------------------------------------------------------------------------- pass 1: key order
+
+def _reorder_keys(text: str, roots: Models) -> str:
+    # Each pass puts one mapping in order and never disturbs one already in
+    # order, so the number of mappings bounds the passes; the limit only
+    # guards against a bug turning into an endless loop.
+    for _ in range(text.count("\n") + 2):
+        lines = text.splitlines(keepends=True)
+        node = _round_trip().compose(text)
+        changed = _visit(node, roots, lines, is_root=True) if node is not None else None
+        if changed is None:
+            return text
+        text = "".join(changed)
+    return text
+
+
+def _visit(node: Node, candidates: Models, lines: list[str], *, is_root: bool = False) -> list[str] | None:
+    """Reorder the first out-of-order mapping below `node`; None when every one is in order."""
+    if isinstance(node, SequenceNode):
+        for item in node.value:
+            changed = _visit(item, candidates, lines)
+            if changed is not None:
+                return changed
+        return None
+    if not isinstance(node, MappingNode) or not candidates:
+        return None
+    if not all(isinstance(key, ScalarNode) for key, _ in node.value):
+        return None
+    keys = [key.value for key, _ in node.value]
+    scalars = {key.value: value.value if isinstance(value, ScalarNode) else None for key, value in node.value}
+    model = choose_model(candidates, scalars)
+    if model is None:
+        return None
+    wanted = canonical_keys(keys, model)
+    if wanted != keys and not node.flow_style:
+        moved = _move_chunks(node, wanted, lines, is_root)
+        if moved is not None:
+            return moved
+    for key, value in node.value:
+        changed = _visit(value, child_models(model, key.value), lines)
+        if changed is not None:
+            return changed
+    return None
+
+
+def _move_chunks(node: MappingNode, wanted: list[str], lines: list[str], is_root: bool) -> list[str] | None:
+    """Rearrange the lines of a block mapping into `wanted` key order; None when its layout is unusual."""
+    keys = [key for key, _ in node.value]
+    column = keys[0].start_mark.column
+    starts = [key.start_mark.line for key in keys]
+    ends = [_last_line(key, value) for key, value in node.value]
+    if any(key.start_mark.column != column for key in keys) or any(b <= a for a, b in zip(starts, starts[1:])):
+        return None
+    if any(value.start_mark.line < key.start_mark.line for key, value in node.value):
+        return None  # an alias: its marks point at the anchor, elsewhere in the file
+    prefix = lines[starts[0]][:column]
+    first = starts[0] if is_root or prefix.strip() else _comments_above(lines, starts[0])
+    chunk_starts = [first] + [end + 1 for end in ends[:-1]]
+    for chunk_start, start in zip(chunk_starts, starts):
+        if not all(_COMMENT_OR_BLANK_RE.match(line) for line in lines[chunk_start:start]):
+            return None
+    chunks = {
+        key.value: (lines[chunk_start : end + 1], start - chunk_start)
+        for key, chunk_start, start, end in zip(keys, chunk_starts, starts, ends)
+    }
+    arranged: list[str] = []
+    for position, name in enumerate(wanted):
+        chunk, key_offset = chunks[name]
+        chunk = list(chunk)
+        lead = prefix if position == 0 else " " * column
+        chunk[key_offset] = lead + chunk[key_offset][column:]
+        arranged.extend(chunk)
+    return lines[:first] + arranged + lines[ends[-1] + 1 :]
+
+
+def _last_line(key: Node, value: Node) -> int:
+    """The last line holding the value's content (0-based), its end-of-line comment included."""
+    node = value
+    while isinstance(node, (MappingNode, SequenceNode)) and not node.flow_style and node.value:
+        last = node.value[-1]
+        node = last[1] if isinstance(node, MappingNode) else last
+    mark = node.end_mark
+    line = mark.line if mark.column > 0 else mark.line - 1
+    return max(line, key.start_mark.line)
+
+
+def _comments_above(lines: list[str], line: int) -> int:
+    """The first of the comment or blank lines directly above `line`."""
+    while line > 0 and _COMMENT_OR_BLANK_RE.match(lines[line - 1]):
+        line -= 1
+    return line
+
+
+# --------------------------------------------------------------------------- pass 2: flow mappings
+
+def _order_flow_mappings(data: Any, candidates: Models) -> None:
+    """Put flow-style mappings in canonical key order, on the loaded objects."""
+    if isinstance(data, CommentedSeq):
+        for item in data:
+            _order_flow_mappings(item, candidates)
+        return
+    if not isinstance(data, CommentedMap) or not candidates:
+        return
+    scalars = {key: value if not isinstance(value, (CommentedMap, CommentedSeq)) else None for key, value in data.items()}
+    model = choose_model(candidates, scalars)
+    if model is None:
+        return
+    if data.fa.flow_style() and all(isinstance(key, str) for key in data):
+        for key in canonical_keys(list(data), model):
+            data.move_to_end(key)
+    for key, value in data.items():
+        _order_flow_mappings(value, child_models(model, key) if isinstance(key, str) else ())
+
+
+# --------------------------------------------------------------------------- files
+
+@dataclass(frozen=True)
+class FormattedFile:
+    """The outcome of formatting one file; nothing is written until `write_file` is called."""
+
+    path: Path
+    original: str
+    formatted: str | None  # None when the file could not be read or parsed
+    error: SpecError | None = None
+
+    @property
+    def changed(self) -> bool:
+        return self.formatted is not None and self.formatted != self.original
+
+
+def format_file(path: Path, *, shown: str | None = None) -> FormattedFile:
+    """Format one file in memory; `shown` is the name used in error messages."""
+    name = shown or path.as_posix()
+    try:
+        original = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as error:
+        return FormattedFile(path, "", None, SpecError(f"{name}: not UTF-8 text ({error.reason} at byte {error.start})"))
+    except OSError as error:
+        return FormattedFile(path, "", None, SpecError(f"{name}: cannot read: {error.strerror}"))
+    try:
+        return FormattedFile(path, original, format_text(original, source=name, roots=roots_for(path.name)))
+    except SpecError as error:
+        return FormattedFile(path, original, None, error)
+
+
+def write_file(path: Path, text: str) -> None:
+    """Replace `path` with `text` atomically (temporary file, then rename), keeping its mode."""
+    mode = stat.S_IMODE(path.stat().st_mode) if path.exists() else None
+    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+        if mode is not None:
+            os.chmod(temporary, mode)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def spec_files(folder: Path) -> list[Path]:
+    """personas.yaml and every *.yaml / *.yml file below `folder`, dot-folders skipped, sorted."""
+    found = []
+    for path in sorted(folder.rglob("*")):
+        relative = path.relative_to(folder)
+        if any(part.startswith(".") for part in relative.parts[:-1]) or relative.name.startswith("."):
+            continue
+        if path.is_file() and path.suffix in (".yaml", ".yml"):
+            found.append(path)
+    return found
+
+
+def unified_diff(result: FormattedFile, shown: str) -> str:
+    """A unified diff from the file as it is to the file as fmt would write it."""
+    lines = difflib.unified_diff(
+        result.original.splitlines(keepends=True),
+        (result.formatted or "").splitlines(keepends=True),
+        fromfile=f"a/{shown}",
+        tofile=f"b/{shown}",
+    )
+    return "".join(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n" for line in lines)
