@@ -1,0 +1,120 @@
+"""A plan as text for a terminal: grouped by action, field by field, then the summary line."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from reconciler.plan.fields import format_path, leaves
+from reconciler.plan.model import IDENTITY_ADDRESS, Plan, ResourceChange
+
+Style = Callable[..., str]
+
+NO_CHANGES = "No changes. The applied state matches the specs."
+IDENTITY_LINE = "Identity rules change: every audience is affected; the next run re-resolves identities from scratch."
+
+_SYMBOLS = {"create": "+", "update": "~", "replace": "-/+", "delete": "-", "move": ">"}
+_COLORS = {"create": "green", "update": "yellow", "replace": "magenta", "delete": "red", "move": "cyan"}
+_TITLES = {
+    "create": "To create",
+    "update": "To update",
+    "replace": "To replace",
+    "delete": "To delete",
+    "move": "To move (rename)",
+}
+
+
+def _plain(text: str, **_: Any) -> str:
+    return text
+
+
+def summary_line(plan: Plan) -> str:
+    counts = plan.summary
+    return (
+        f"Plan: {counts['create']} to create, {counts['update']} to update, {counts['replace']} to replace, "
+        f"{counts['delete']} to delete, {counts['move']} to move."
+    )
+
+
+def format_value(value: Any) -> str:
+    """A value as plans print it: JSON text, `(absent)` for a missing one."""
+    if value is None:
+        return "(absent)"
+    return json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
+
+
+def render_text(plan: Plan, *, style: Style = _plain, show_steps: bool = False) -> str:
+    """The whole plan as text; `style` colours (click.style's signature), plain by default."""
+    if plan.is_empty:
+        return "\n".join([*plan.warnings, NO_CHANGES]) + "\n"
+    lines: list[str] = []
+    for action in ("create", "update", "replace", "delete", "move"):
+        changes = plan.changes(action)
+        if not changes:
+            continue
+        lines.append(style(f"{_TITLES[action]} ({len(changes)}):", bold=True))
+        for change in changes:
+            lines.extend(change_lines(change, style))
+        lines.append("")
+    if plan.identity_change is not None:
+        lines.extend(_identity_lines(plan, style))
+    for warning in plan.warnings:
+        lines.append(style(f"Warning: {warning}", fg="yellow"))
+    lines.append(style(summary_line(plan), bold=True))
+    if plan.identity_change is not None and plan.identity_change.action == "update":
+        lines.append(style(IDENTITY_LINE, bold=True))
+    if show_steps:
+        from reconciler.plan.apply import describe_steps
+
+        lines.append("")
+        lines.append("Apply steps:")
+        lines.extend(f"  {n}. {step['name']}: {step['description']}" for n, step in enumerate(describe_steps(plan), 1))
+    return "\n".join(lines) + "\n"
+
+
+def change_lines(change: ResourceChange, style: Style = _plain) -> list[str]:
+    """The lines of one change: header, reason, fields, downstream."""
+    symbol = style(_SYMBOLS[change.action], fg=_COLORS[change.action], bold=True)
+    title = change.address
+    if change.previous_address:
+        title = f"{change.previous_address} -> {change.address}"
+    where = f"  ({change.source_file})" if change.source_file else ""
+    lines = [f"  {symbol} {style(title, bold=True)}{where}", f"      {change.reason}"]
+    if change.action == "create" and change.after is not None:
+        for path, value in leaves(change.after.get("spec", {}), ("spec",)):
+            lines.append(f"      {style('+', fg='green')} {format_path(path)}: {format_value(value)}")
+    for field in change.changed_fields:
+        lines.append("      " + field_line(field.path, field.before, field.after, field.note, style))
+    if change.downstream:
+        lines.append(f"      downstream: {downstream_text(change.downstream)}")
+    return lines
+
+
+def field_line(path: str, before: Any, after: Any, note: str | None, style: Style = _plain) -> str:
+    suffix = f" {style(note, fg='yellow')}" if note else ""
+    if before == after:
+        return f"{style('~', fg='yellow')} {path}: {format_value(after)}{suffix}"
+    return f"{style('~', fg='yellow')} {path}: {format_value(before)} -> {format_value(after)}{suffix}"
+
+
+def downstream_text(downstream: Any) -> str:
+    parts = []
+    if downstream.audiences:
+        parts.append(", ".join(downstream.audiences))
+    if downstream.destinations:
+        parts.append("feeding " + ", ".join(downstream.destinations))
+    return "; ".join(parts)
+
+
+def _identity_lines(plan: Plan, style: Style) -> list[str]:
+    change = plan.identity_change
+    assert change is not None
+    symbol = style(_SYMBOLS[change.action], fg=_COLORS[change.action], bold=True)
+    lines = [style("Identity rules:", bold=True), f"  {symbol} {style(IDENTITY_ADDRESS, bold=True)}", f"      {change.reason}"]
+    for field in change.changed_fields:
+        lines.append("      " + field_line(field.path, field.before, field.after, field.note, style))
+    if change.downstream:
+        lines.append(f"      downstream: {downstream_text(change.downstream)}")
+    lines.append("")
+    return lines
