@@ -1,0 +1,198 @@
+"""Schema versions: creating, checking and upgrading the state store's schema."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import sqlalchemy as sa
+
+from reconciler.errors import StateSchemaError
+from reconciler.state import open_store, records
+from reconciler.state import tables as state_tables
+from reconciler.state.connect import create_engine, parse_url, sqlite_path
+from reconciler.state.schema import HEAD_VERSION, migrate
+from reconciler.state.writer import apply_changes
+
+from .helpers import apply, audit, change
+
+V1_TABLES = ["meta", "resources", "resource_versions", "tombstones", "audit_log", "locks"]
+V2_TABLES = ["runs", "run_resources", "sync_records"]
+
+
+def engine_for(url: str) -> sa.Engine:
+    parsed = parse_url(url)
+    path = sqlite_path(parsed)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    return create_engine(parsed)
+
+
+def build_version_1_store(url: str) -> None:
+    """Create a store at schema version 1 holding resources, history, a tombstone, an audit row and a lock."""
+    engine = engine_for(url)
+    with engine.begin() as connection:
+        migrate(connection, target=1)
+        connection.execute(
+            sa.insert(state_tables.meta).values(
+                id=1, lineage=str(uuid.uuid4()), serial=0, hmac_key=secrets.token_bytes(32), created_at=records.utc_now()
+            )
+        )
+        lineage = connection.execute(sa.select(state_tables.meta.c.lineage)).scalar()
+        first = [change("create", "audience.vip", size=1), change("create", "destination.crm", url="https://crm")]
+        apply_changes(connection, 0, lineage, first, audit(), "test")
+        second = [change("update", "audience.vip", size=2), change("delete", "destination.crm")]
+        apply_changes(connection, 1, lineage, second, audit("bob"), "test")
+        connection.execute(
+            sa.insert(state_tables.locks).values(
+                name="run", id=str(uuid.uuid4()), holder="bob@elsewhere", operation="run",
+                host="elsewhere", pid=4242, since=records.utc_now(),
+            )
+        )
+    engine.dispose()
+
+
+def dump_tables(url: str, names: list[str]) -> dict[str, list[tuple]]:
+    engine = engine_for(url)
+    dump = {}
+    with engine.connect() as connection:
+        for name in names:
+            table = state_tables.metadata.tables[name]
+            query = sa.select(table).order_by(*table.primary_key.columns)
+            dump[name] = [tuple(row) for row in connection.execute(query)]
+    engine.dispose()
+    return dump
+
+
+def set_version(url: str, revision: str) -> None:
+    engine = engine_for(url)
+    with engine.begin() as connection:
+        connection.execute(sa.text("UPDATE alembic_version SET version_num = :revision"), {"revision": revision})
+    engine.dispose()
+
+
+def test_initialize_creates_head_schema(store):
+    store.initialize()
+
+    assert store.schema_version() == HEAD_VERSION
+    store.check_schema()
+    snapshot = store.read()
+    assert (snapshot.serial, snapshot.resources) == (0, {})
+    uuid.UUID(snapshot.lineage)
+
+
+def test_initialize_twice_keeps_lineage(store):
+    store.initialize()
+    lineage = store.read().lineage
+
+    store.initialize()
+
+    assert store.read().lineage == lineage
+
+
+def test_concurrent_initialize_makes_one_lineage(state_url):
+    stores = [open_store(state_url) for _ in range(4)]
+    try:
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            list(pool.map(lambda store: store.initialize(), stores))
+        lineages = {store.read().lineage for store in stores}
+    finally:
+        for store in stores:
+            store.close()
+
+    assert len(lineages) == 1
+    assert dump_tables(state_url, ["meta"])["meta"][0][0] == 1
+
+
+def test_migrations_match_table_definitions(store):
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    store.initialize()
+
+    with store.engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), state_tables.metadata)
+
+    assert differences == []
+
+
+def test_version_1_store_is_rejected_until_upgraded(state_url):
+    build_version_1_store(state_url)
+    store = open_store(state_url)
+
+    with pytest.raises(StateSchemaError) as caught:
+        store.check_schema()
+
+    assert caught.value.message == (
+        f"the state store at {store.where} has schema version 1; this personas needs {HEAD_VERSION}"
+    )
+    assert "`personas state upgrade`" in caught.value.hint
+    with pytest.raises(StateSchemaError):
+        store.apply(2, store.read().lineage, [change("create", "audience.new")], audit())
+    store.close()
+
+
+def test_upgrade_from_version_1_keeps_every_row(state_url):
+    build_version_1_store(state_url)
+    before = dump_tables(state_url, V1_TABLES)
+    assert len(before["resources"]) == 1
+    assert len(before["resource_versions"]) == 4
+    assert len(before["tombstones"]) == 1
+    assert len(before["audit_log"]) == 2
+    assert len(before["locks"]) == 1
+
+    with open_store(state_url) as store:
+        assert store.upgrade() == (1, HEAD_VERSION)
+        store.check_schema()
+        assert store.upgrade() == (HEAD_VERSION, HEAD_VERSION)
+
+    assert dump_tables(state_url, V1_TABLES) == before
+    assert dump_tables(state_url, V2_TABLES) == {"runs": [], "run_resources": [], "sync_records": []}
+
+
+def test_upgraded_store_takes_new_applies(state_url):
+    build_version_1_store(state_url)
+    with open_store(state_url) as store:
+        store.upgrade()
+        vip_id = store.read().resources["audience.vip"].id
+
+        assert apply(store, change("update", "audience.vip", size=3)) == 3
+
+        assert store.read().resources["audience.vip"].id == vip_id
+        assert [v.version for v in store.history("audience.vip")] == [1, 2, 3]
+
+
+def test_newer_schema_is_rejected(store):
+    store.initialize()
+    set_version(store_url(store), "0003")
+
+    with pytest.raises(StateSchemaError) as caught:
+        store.check_schema()
+
+    assert caught.value.message == (
+        f"the state store at {store.where} has schema version 3, newer than this personas supports ({HEAD_VERSION})"
+    )
+    assert caught.value.hint == "Upgrade personas to the version that last wrote this state."
+    with pytest.raises(StateSchemaError, match="newer"):
+        store.upgrade()
+    with pytest.raises(StateSchemaError, match="newer"):
+        store.apply(0, None, [change("create", "audience.vip")], audit())
+
+
+def test_unknown_revision_reads_as_newer(store):
+    store.initialize()
+    set_version(store_url(store), "a1b2c3d4e5f6")
+
+    with pytest.raises(StateSchemaError, match="newer than this personas supports"):
+        store.check_schema()
+
+
+def test_upgrade_of_missing_store_does_nothing(store):
+    assert store.upgrade() == (0, 0)
+    assert not store.exists()
+
+
+def store_url(store) -> str:
+    return store.url.render_as_string(hide_password=False)
