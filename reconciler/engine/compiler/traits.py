@@ -240,3 +240,21 @@ def _sql_value(column: ColumnElement, value_type: str) -> ColumnElement:
         return sa.cast(column, JSON_TYPE)
     text = sa.cast(column, sa.Text)
     return text if value_type == "string" else typed_value(text, value_type)
+
+
+def sql_trait_columns(connection, trait: Trait, as_of) -> tuple[str, str]:
+    """The names of a `sql` trait query's two columns, read from an empty result.
+
+    Raises ValueError when the query does not return exactly two columns.
+    """
+    query = sa.text(trait.spec.query)
+    if "as_of" in query._bindparams:
+        query = query.bindparams(sa.bindparam("as_of", value=as_of, type_=sa.DateTime()))
+    probe = sa.select(sa.literal_column("*")).select_from(query.columns().subquery("probe")).where(sa.false())
+    names = list(connection.execute(probe).keys())
+    if len(names) != 2:
+        raise ValueError(
+            f"the query of trait.{trait.name} returns {len(names)} columns; it must return two: "
+            "an identifier value, then the trait value"
+        )
+    return names[0], names[1]
