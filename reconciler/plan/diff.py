@@ -96,18 +96,19 @@ def build_plan(
     """
     targets, excludes = tuple(targets), tuple(excludes)
     applied = dict(snapshot.resources)
+    moves = _find_moves(desired, applied)
+    moved_from = set(moves.values())
+    # Resources being deleted still count as users: their audiences feed destinations until then.
     graph = ReferenceGraph.from_specs(
         [resource.spec for resource in desired.resources.values()]
-        + [record.spec for address, record in applied.items() if address not in desired.resources]
+        + [record.spec for address, record in applied.items() if address not in desired.resources and address not in moved_from]
     )
-    moves = _find_moves(desired, applied)
     changes: list[ResourceChange] = []
     for address, resource in sorted(desired.resources.items()):
         record = applied.get(moves.get(address, address))
         change = _change_for(resource, record, moves.get(address), env, digest)
         if change is not None:
             changes.append(change)
-    moved_from = set(moves.values())
     for address, record in sorted(applied.items()):
         if address not in desired.resources and address not in moved_from:
             changes.append(_delete(record))
