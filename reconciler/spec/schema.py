@@ -25,7 +25,9 @@ from typing import Any
 from pydantic import BaseModel, TypeAdapter
 from pydantic.json_schema import GenerateJsonSchema
 
-from reconciler.spec.models import OPERATORS, Audience, Destination, Resource, Trait
+import typing
+
+from reconciler.spec.models import OPERATORS, Audience, Condition, Destination, Resource, Trait
 from reconciler.spec.settings import ProjectSettings
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -84,6 +86,8 @@ def _schema_file(filename: str, target: Any, title: str, description: str) -> Sc
     for name in _ONE_OPERATOR_MODELS:
         if name in body.get("$defs", {}):
             body["$defs"][name]["oneOf"] = [{"required": [operator]} for operator in OPERATORS]
+    if "EventCondition" in body.get("$defs", {}):
+        body["$defs"]["Condition"] = _condition_schema()
     if "Count" in body.get("$defs", {}):
         body["$defs"]["Count"]["oneOf"][1]["minProperties"] = 1
     header = {"$schema": DIALECT, "title": title, "description": description}
@@ -97,6 +101,9 @@ def _transform(node: Any) -> Any:
     if not isinstance(node, dict):
         return node
     node = {key: _transform(value) for key, value in node.items()}
+    if _is_condition_union(node):
+        node = {key: value for key, value in node.items() if key != "oneOf"}
+        node["$ref"] = "#/$defs/Condition"
     if "discriminator" in node and "oneOf" in node:
         node = _discriminated(node)
     if node.get("format") == "date-time":
@@ -104,6 +111,37 @@ def _transform(node: Any) -> Any:
         node["pattern"] = TIMESTAMP_PATTERN
         node.setdefault("examples", ["2024-03-31", "2024-03-31T00:00:00Z"])
     return node
+
+
+def _condition_models() -> dict[str, str]:
+    """Condition kind key -> name of its model, read from the `Condition` union's tags."""
+    union = typing.get_args(Condition)[0]
+    kinds = {}
+    for member in typing.get_args(union):
+        model, tag = typing.get_args(member)[:2]
+        kinds[tag.tag] = model.__name__
+    return kinds
+
+
+def _is_condition_union(node: dict[str, Any]) -> bool:
+    refs = {f"#/$defs/{name}" for name in _condition_models().values()}
+    return isinstance(node.get("oneOf"), list) and {item.get("$ref") for item in node["oneOf"]} == refs
+
+
+def _condition_schema() -> dict[str, Any]:
+    """A condition: exactly one kind key, which decides the rest, as `if`/`then` branches.
+
+    pydantic writes the union as a bare `oneOf`, whose only error is "not
+    valid under any of the given schemas"; branching on the kind key lets a
+    validator point at the misspelled key inside the condition.
+    """
+    kinds = _condition_models()
+    return {
+        "description": "A condition: a mapping with exactly one of the keys " + ", ".join(kinds) + ".",
+        "type": "object",
+        "oneOf": [{"required": [kind]} for kind in kinds],
+        "allOf": [{"if": {"required": [kind]}, "then": {"$ref": f"#/$defs/{name}"}} for kind, name in kinds.items()],
+    }
 
 
 def _discriminated(node: dict[str, Any]) -> dict[str, Any]:
