@@ -5,7 +5,11 @@ from __future__ import annotations
 import hashlib
 import json
 
+import sqlalchemy as sa
+
 from reconciler.state import AppliedChange, AuditEntry
+from reconciler.state import tables as state_tables
+from reconciler.state.connect import create_engine, parse_url, sqlite_path
 
 
 def spec_of(kind: str, name: str, **fields) -> dict:
@@ -38,3 +42,27 @@ def apply(store, *changes: AppliedChange, user: str = "alice") -> int:
     """Apply `changes` on top of whatever the store holds now."""
     snapshot = store.read()
     return store.apply(snapshot.serial, snapshot.lineage, list(changes), audit(user))
+
+
+V1_TABLES = ["meta", "resources", "resource_versions", "tombstones", "audit_log", "locks"]
+V2_TABLES = ["runs", "run_resources", "sync_records"]
+
+
+def engine_for(url: str) -> sa.Engine:
+    parsed = parse_url(url)
+    path = sqlite_path(parsed)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    return create_engine(parsed)
+
+
+def dump_tables(url: str, names: list[str]) -> dict[str, list[tuple]]:
+    engine = engine_for(url)
+    dump = {}
+    with engine.connect() as connection:
+        for name in names:
+            table = state_tables.metadata.tables[name]
+            query = sa.select(table).order_by(*table.primary_key.columns)
+            dump[name] = [tuple(row) for row in connection.execute(query)]
+    engine.dispose()
+    return dump

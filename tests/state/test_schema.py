@@ -12,23 +12,10 @@ import sqlalchemy as sa
 from reconciler.errors import StateSchemaError
 from reconciler.state import open_store, records
 from reconciler.state import tables as state_tables
-from reconciler.state.connect import create_engine, parse_url, sqlite_path
 from reconciler.state.schema import HEAD_VERSION, migrate
 from reconciler.state.writer import apply_changes
 
-from .helpers import apply, audit, change
-
-V1_TABLES = ["meta", "resources", "resource_versions", "tombstones", "audit_log", "locks"]
-V2_TABLES = ["runs", "run_resources", "sync_records"]
-
-
-def engine_for(url: str) -> sa.Engine:
-    parsed = parse_url(url)
-    path = sqlite_path(parsed)
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    return create_engine(parsed)
-
+from .helpers import V1_TABLES, V2_TABLES, apply, audit, change, dump_tables, engine_for
 
 def build_version_1_store(url: str) -> None:
     """Create a store at schema version 1 holding resources, history, a tombstone, an audit row and a lock."""
@@ -52,18 +39,6 @@ def build_version_1_store(url: str) -> None:
             )
         )
     engine.dispose()
-
-
-def dump_tables(url: str, names: list[str]) -> dict[str, list[tuple]]:
-    engine = engine_for(url)
-    dump = {}
-    with engine.connect() as connection:
-        for name in names:
-            table = state_tables.metadata.tables[name]
-            query = sa.select(table).order_by(*table.primary_key.columns)
-            dump[name] = [tuple(row) for row in connection.execute(query)]
-    engine.dispose()
-    return dump
 
 
 def set_version(url: str, revision: str) -> None:
