@@ -1,0 +1,92 @@
+"""The sync engine's warehouse tables.
+
+`personas_sync_snapshots`: per (audience id, destination id, identifier
+value), what the destination acknowledged holding from personas. Diffs run
+against it, and it only ever advances for acknowledged changes.
+
+`personas_sync_outbox`: changes written before they are sent. Status
+`pending` is queued or sent without acknowledgement (re-sent with the same
+idempotency key), `held` is a removal kept back by the removal guard, `acked`
+exists only inside the transaction that applies it to the snapshot.
+
+`personas_sync_rejected`: changes a destination refused (HTTP 400/422), with
+the reason; the same change is not sent again until its content changes.
+
+No primary keys are declared: DuckDB checks them too eagerly when a key is
+deleted and inserted in one transaction; the engine keeps the keys unique.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+snapshots = sa.Table(
+    "personas_sync_snapshots",
+    metadata,
+    sa.Column("audience_id", sa.Text, nullable=False),
+    sa.Column("destination_id", sa.Text, nullable=False),
+    sa.Column("identifier_value", sa.Text, nullable=False),
+    sa.Column("identifier_type", sa.Text, nullable=False),
+    sa.Column("audience", sa.Text, nullable=False),
+    sa.Column("subject_id", sa.Text, nullable=False),
+    sa.Column("traits_sig", sa.Text, nullable=False),
+    sa.Column("entered_at", sa.DateTime, nullable=False),
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+)
+
+outbox = sa.Table(
+    "personas_sync_outbox",
+    metadata,
+    sa.Column("audience_id", sa.Text, nullable=False),
+    sa.Column("destination_id", sa.Text, nullable=False),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Column("run_id", sa.Text, nullable=False),
+    sa.Column("audience", sa.Text, nullable=False),
+    sa.Column("change_type", sa.Text, nullable=False),
+    sa.Column("identifier_type", sa.Text, nullable=False),
+    sa.Column("identifier_value", sa.Text, nullable=False),
+    sa.Column("subject_id", sa.Text, nullable=False),
+    sa.Column("traits_sig", sa.Text, nullable=False),
+    sa.Column("idempotency_key", sa.Text, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("change_at", sa.DateTime, nullable=False),
+)
+
+rejected = sa.Table(
+    "personas_sync_rejected",
+    metadata,
+    sa.Column("audience_id", sa.Text, nullable=False),
+    sa.Column("destination_id", sa.Text, nullable=False),
+    sa.Column("identifier_value", sa.Text, nullable=False),
+    sa.Column("identifier_type", sa.Text, nullable=False),
+    sa.Column("change_type", sa.Text, nullable=False),
+    sa.Column("traits_sig", sa.Text, nullable=False),
+    sa.Column("idempotency_key", sa.Text, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("run_id", sa.Text, nullable=False),
+    sa.Column("rejected_at", sa.DateTime, nullable=False),
+)
+
+SYNC_TABLES = (snapshots, outbox, rejected)
+
+_indexes = (
+    sa.Index("ix_personas_sync_snapshots_pair", snapshots.c.audience_id, snapshots.c.destination_id),
+    sa.Index("ix_personas_sync_outbox_pair", outbox.c.audience_id, outbox.c.destination_id, outbox.c.status),
+)
+
+
+def ensure_tables(engine: sa.Engine) -> None:
+    """Create the sync tables when missing (idempotent; safe to call every run)."""
+    with engine.begin() as connection:
+        for table in SYNC_TABLES:
+            connection.execute(sa.schema.CreateTable(table, if_not_exists=True))
+        if engine.dialect.name == "postgresql":
+            for index in _indexes:
+                connection.execute(sa.schema.CreateIndex(index, if_not_exists=True))
+
+
+def pair_filter(table: sa.Table, audience_id: str, destination_id: str) -> sa.ColumnElement[bool]:
+    return sa.and_(table.c.audience_id == audience_id, table.c.destination_id == destination_id)

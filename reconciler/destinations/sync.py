@@ -1,0 +1,370 @@
+"""The sync engine: send each destination the changes of the audiences it receives.
+
+For each (audience, destination) pair, one pass:
+
+1. re-send the changes still pending in the outbox from an earlier run, with
+   their original idempotency keys; a pair whose backlog does not drain
+   queues nothing new, so a change is never queued twice;
+2. queue new changes: the desired set (membership after holdout and consent,
+   as identifier values) diffed in SQL against the last acknowledged snapshot;
+   exits go through the removal guard;
+3. send the pending changes in batches; each acknowledgement advances the
+   snapshot and clears the outbox rows in one transaction.
+
+Deleted audiences and destinations (tombstones), and pairs an audience no
+longer lists, get exits for everything personas sent there, unguarded.
+Destinations run concurrently (`runtime.sync_concurrency` threads); one
+destination's failure or slowness does not hold up the others.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+import sqlalchemy as sa
+
+from reconciler.destinations import outbox as box
+from reconciler.destinations.base import Change, DestinationAdapter, SendResult, SnapshotMember
+from reconciler.destinations.membership import Selection, consented_members, desired, eligible_members, trait_payloads
+from reconciler.destinations.options import SyncOptions
+from reconciler.destinations.snapshots import ensure_tables, pair_filter, snapshots
+from reconciler.errors import PermanentError, PersonasError, TransientError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PairWork:
+    """What to do for one pair in this pass.
+
+    `selection` None means retire the pair: exit everything personas sent
+    there (deleted audience or destination, or no longer listed), unguarded.
+    `only_values`, with a retirement, limits the exits to those values (erasure).
+    """
+
+    pair: box.Pair
+    selection: Selection | None
+    mode: str = "diff"
+    send_updates: bool = False
+    guard: box.Guard | None = None
+    full_resync: bool = False
+    approved: bool = False
+    only_values: tuple[str, ...] | None = None
+    batch_size: int | None = None
+
+
+@dataclass
+class DestinationWork:
+    destination: Any
+    destination_id: str
+    pairs: list[PairWork] = field(default_factory=list)
+
+
+@dataclass
+class Tally:
+    """Counters of one pair's pass, turned into a SyncRecord at the end."""
+
+    started_at: datetime
+    entered: int = 0
+    exited: int = 0
+    updated: int = 0
+    sent: int = 0
+    acknowledged: int = 0
+    rejected: int = 0
+    held_back: int = 0
+    members: int = 0
+    eligible: int = 0
+    status: str = "ok"
+    error: str | None = None
+
+
+@dataclass
+class SyncContext:
+    """Everything a worker needs; `db` serialises warehouse access for the embedded DuckDB."""
+
+    project: Any
+    warehouse: Any
+    run_id: str
+    as_of: datetime
+    options: SyncOptions
+    db_lock: Any
+
+    @contextmanager
+    def transaction(self) -> Iterator[sa.Connection]:
+        with self.db_lock, self.warehouse.engine.begin() as connection:
+            yield connection
+
+
+def sync_audiences(
+    project: Any,
+    store: Any,
+    warehouse: Any,
+    run_id: str,
+    as_of: datetime,
+    audiences: Sequence[Any],
+    options: SyncOptions | None = None,
+) -> list[Any]:
+    """Sync the given audiences (models, names or addresses), plus pending retirements.
+
+    Returns one SyncRecord per pair, each also saved with `store.record_sync`.
+    A record with `held_back` > 0 or status `failed` means the run should exit 3
+    (see `needs_attention`).
+    """
+    from reconciler.destinations.planning import plan_work
+
+    options = options or SyncOptions()
+    ensure_tables(warehouse.engine)
+    state = store.read()
+    tombstones = [stone for stone in store.tombstones() if stone.kind in ("Audience", "Destination")]
+    context = SyncContext(project, warehouse, run_id, as_of, options, _db_lock(warehouse))
+    with context.transaction() as connection:
+        plan = plan_work(connection, project, store, state, tombstones, audiences, options)
+    records = run_destinations(context, plan.destinations)
+    for record in records:
+        store.record_sync(record)
+    with context.transaction() as connection:
+        present = {pair for pair in box.pairs_present(connection)}
+    for stone in tombstones:
+        if not any(stone.id in pair for pair in present):
+            store.forget_tombstone(stone.id)
+    return records
+
+
+def run_destinations(context: SyncContext, works: list[DestinationWork]) -> list[Any]:
+    """Sync each destination in its own worker thread; results keep the order of `works`."""
+    if not works:
+        return []
+    threads = min(len(works), int(getattr(context.project.settings.runtime, "sync_concurrency", 4)))
+    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="personas-sync") as pool:
+        results = list(pool.map(lambda work: sync_destination(context, work), works))
+    return [record for records in results for record in records]
+
+
+def sync_destination(context: SyncContext, work: DestinationWork) -> list[Any]:
+    """All pairs of one destination, one after the other, through one adapter."""
+    from reconciler.destinations.factory import open_adapter
+
+    try:
+        adapter = open_adapter(work.destination, context.project, run_id=context.run_id, retry=context.options.retry)
+    except PersonasError as error:
+        return [_failed_record(context, pair, f"cannot open destination {work.destination.name}: {error}") for pair in work.pairs]
+    try:
+        return [sync_pair(context, adapter, pair) for pair in work.pairs]
+    finally:
+        adapter.close()
+
+
+def sync_pair(context: SyncContext, adapter: DestinationAdapter, work: PairWork) -> Any:
+    """One pair's pass: replay pending changes, queue new ones, deliver, record."""
+    tally = Tally(started_at=_now())
+    pair = work.pair
+    try:
+        if work.selection is not None:
+            _count_members(context, work.selection, tally)
+        if _deliver(context, adapter, work, tally):
+            _queue(context, adapter, work, tally)
+            _deliver(context, adapter, work, tally)
+        if adapter.capabilities.full_snapshot:
+            adapter.finish(pair.audience, _snapshot_members(context, pair))
+        if work.selection is None and _retired(context, work):
+            with context.transaction() as connection:
+                box.delete_pair(connection, pair)
+    except PermanentError as error:
+        tally.status, tally.error = "failed", error.message
+        log.error("sync %s failed: %s", pair.label, error.message)
+    except TransientError as error:
+        tally.status, tally.error = "pending", f"{error.message}; the pending changes are sent again next run"
+        log.warning("sync %s left changes pending: %s", pair.label, error.message)
+    _describe_hold(work, tally)
+    log.info("sync %s +%d -%d ~%d sent %d acknowledged %d", pair.label, tally.entered, tally.exited, tally.updated, tally.sent, tally.acknowledged)
+    return _record(context, pair, tally)
+
+
+def _count_members(context: SyncContext, selection: Selection, tally: Tally) -> None:
+    with context.transaction() as connection:
+        eligible = sa.select(sa.func.count()).select_from(eligible_members(selection).subquery())
+        members = sa.select(sa.func.count()).select_from(consented_members(selection))
+        tally.eligible = int(connection.execute(eligible).scalar_one())
+        tally.members = int(connection.execute(members).scalar_one())
+
+
+def _queue(context: SyncContext, adapter: DestinationAdapter, work: PairWork, tally: Tally) -> None:
+    """Write this pass's changes to the outbox, then pass the exits through the removal guard."""
+    pair = work.pair
+    now = _now()
+    stamps = {"run_id": context.run_id, "at": _naive(context.as_of), "now": now}
+    removals = adapter.capabilities.supports_removals and (work.selection is None or work.mode != "add_only")
+    with context.transaction() as connection:
+        if work.selection is None:
+            tally.exited = box.queue_exits(connection, pair, None, status="candidate", only_values=work.only_values, **stamps)
+            box.apply_guard(connection, pair, None, approved=True)
+            return
+        wanted = desired(work.selection, context.warehouse.identifiers())
+        everything = work.mode == "mirror" or work.full_resync
+        tally.entered = box.queue_entries(connection, pair, wanted, everything=everything, **stamps)
+        if work.send_updates and not everything:
+            tally.updated = box.queue_updates(connection, pair, wanted, **stamps)
+        if removals:
+            tally.exited = box.queue_exits(connection, pair, wanted, status="candidate", **stamps)
+            outcome = box.apply_guard(connection, pair, work.guard, approved=work.approved)
+            tally.held_back = outcome.held
+
+
+def _deliver(context: SyncContext, adapter: DestinationAdapter, work: PairWork, tally: Tally) -> bool:
+    """Send every pending change of the pair in batches; True when none is left pending."""
+    pair = work.pair
+    size = adapter.capabilities.batch_size(work.batch_size)
+    deferred = adapter.capabilities.deferred_ack
+    after, first = 0, None
+    rejected: dict[str, str] = {}
+    while True:
+        with context.transaction() as connection:
+            rows = box.pending_batch(connection, pair, after, size)
+            changes = _changes(connection, work, rows)
+        if not rows:
+            break
+        result = adapter.send(changes)
+        tally.sent += len(changes)
+        first = rows[0]["seq"] if first is None else first
+        after = rows[-1]["seq"]
+        if deferred:
+            rejected.update(result.rejected)
+            continue
+        _acknowledge(context, pair, result, rows[0]["seq"], after, tally)
+        first = None
+    if deferred and first is not None:
+        adapter.commit()
+        _acknowledge(context, pair, SendResult(rejected=rejected), first, after, tally)
+    with context.transaction() as connection:
+        return box.pending_count(connection, pair) == 0
+
+
+def _acknowledge(context: SyncContext, pair: box.Pair, result: SendResult, first: int, last: int, tally: Tally) -> None:
+    with context.transaction() as connection:
+        acked = box.acknowledge(
+            connection, pair, first_seq=first, last_seq=last, rejected_reasons=result.rejected, run_id=context.run_id, now=_now()
+        )
+    tally.acknowledged += acked
+    tally.rejected += len(result.rejected)
+
+
+def _changes(connection: sa.Connection, work: PairWork, rows: list[dict[str, Any]]) -> list[Change]:
+    traits = work.selection.traits if work.selection is not None else ()
+    staying = [row["subject_id"] for row in rows if row["change_type"] != "exited"]
+    payloads = trait_payloads(connection, traits, sorted(set(staying)))
+    return [
+        Change(
+            type=row["change_type"],
+            audience=row["audience"],
+            identifier_type=row["identifier_type"],
+            identifier_value=row["identifier_value"],
+            idempotency_key=row["idempotency_key"],
+            at=row["change_at"].replace(tzinfo=timezone.utc),
+            traits=payloads.get(row["subject_id"], {}) if row["change_type"] != "exited" else {},
+        )
+        for row in rows
+    ]
+
+
+def _snapshot_members(context: SyncContext, pair: box.Pair) -> Iterator[SnapshotMember]:
+    with context.transaction() as connection:
+        query = (
+            sa.select(snapshots.c.identifier_type, snapshots.c.identifier_value, snapshots.c.entered_at)
+            .where(pair_filter(snapshots, pair.audience_id, pair.destination_id))
+            .order_by(snapshots.c.identifier_value)
+        )
+        rows = connection.execute(query).all()
+    for row in rows:
+        yield SnapshotMember(row[0], row[1], row[2].replace(tzinfo=timezone.utc) if row[2] else None)
+
+
+def _retired(context: SyncContext, work: PairWork) -> bool:
+    """A retirement is complete when nothing is left in the snapshot or the outbox."""
+    if work.only_values is not None:
+        return False
+    with context.transaction() as connection:
+        return box.snapshot_size(connection, work.pair) == 0 and box.pending_count(connection, work.pair) == 0
+
+
+def _describe_hold(work: PairWork, tally: Tally) -> None:
+    if not tally.held_back:
+        return
+    guard = work.guard
+    rule = f"at least {guard.at_least} and more than {guard.share * 100:g}% of the last snapshot" if guard else "guarded"
+    message = (
+        f"{tally.held_back} removals held back by the removal guard ({rule}); "
+        f"review them, then run `personas run --approve-removals {work.pair.audience}:{work.pair.destination}`"
+    )
+    tally.error = message if tally.error is None else f"{tally.error}; {message}"
+    if tally.status == "ok":
+        tally.status = "held"
+
+
+def needs_attention(records: Sequence[Any]) -> list[str]:
+    """Messages for records that make a run exit 3: held-back removals and failed syncs."""
+    messages = []
+    for record in records:
+        if record.held_back or record.status == "failed":
+            messages.append(f"{record.audience}:{record.destination}: {record.error}")
+    return messages
+
+
+def _record(context: SyncContext, pair: box.Pair, tally: Tally) -> Any:
+    from reconciler.state.records import SyncRecord
+
+    return SyncRecord(
+        run_id=context.run_id,
+        audience=pair.audience,
+        audience_id=pair.audience_id,
+        destination=pair.destination,
+        destination_id=pair.destination_id,
+        started_at=tally.started_at,
+        finished_at=datetime.now(timezone.utc),
+        status=tally.status,
+        entered=tally.entered,
+        exited=tally.exited,
+        updated=tally.updated,
+        sent=tally.sent,
+        acknowledged=tally.acknowledged,
+        rejected=tally.rejected,
+        held_back=tally.held_back,
+        members=tally.members,
+        eligible=tally.eligible,
+        non_consented=max(tally.eligible - tally.members, 0),
+        error=tally.error,
+    )
+
+
+def _failed_record(context: SyncContext, work: PairWork, message: str) -> Any:
+    log.error("sync %s failed: %s", work.pair.label, message)
+    tally = Tally(started_at=_now(), status="failed", error=message)
+    return _record(context, work.pair, tally)
+
+
+def _db_lock(warehouse: Any) -> Any:
+    """DuckDB: one statement at a time across worker threads; other databases: no lock needed."""
+    return threading.RLock() if warehouse.dialect == "duckdb" else _NoLock()
+
+
+class _NoLock:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def _naive(value: datetime) -> datetime:
+    return value.astimezone(timezone.utc).replace(tzinfo=None) if value.tzinfo else value
+
