@@ -113,7 +113,7 @@ class ProjectChecker:
         """The resource `kind.name`, or None after reporting it unknown."""
         found = self.find(kind, name)
         if found is None:
-            hint = did_you_mean(name, sorted(self.by_kind[kind])) or f"define a {kind} named `{name}`, or fix the name"
+            hint = did_you_mean(name, sorted(self.by_kind[kind])) or f"Define {_a(kind)} {kind} named `{name}`, or fix the name."
             self.report(located, path, f"unknown-{kind}", f"unknown {kind} `{name}`", hint)
         return found
 
@@ -204,12 +204,14 @@ class ProjectChecker:
             lowered = name.lower()
             credential = lowered in _CREDENTIAL_HEADERS or any(word in lowered for word in _CREDENTIAL_WORDS)
             if credential and not _has_reference(value):
+                example = "Bearer ${API_TOKEN}" if "authorization" in lowered else "${" + _variable_name(name) + "}"
                 self.report(
                     located, ["spec", "headers", name], "literal-secret",
                     f"header `{name}` carries a credential written literally",
-                    f"Write it as a reference, such as `{name}: \"Bearer ${{CRM_TOKEN}}\"`, and set the variable in the environment.",
+                    f"Write it as a reference, such as `{name}: \"{example}\"`, and set the variable in the environment.",
                 )
-        if spec.signing_secret is not None and not is_single_reference(spec.signing_secret):
+        secret = spec.signing_secret
+        if secret is not None and not _malformed(secret) and not is_single_reference(secret):
             self.report(
                 located, ["spec", "signing_secret"], "literal-secret",
                 "signing_secret must be exactly one ${...} reference",
@@ -221,7 +223,7 @@ class ProjectChecker:
             self.report(
                 where, path, "literal-secret",
                 "the password in this URL is written literally",
-                "Write it as a reference, such as postgresql://user:${PGPASSWORD}@host/db, and set the variable in the environment.",
+                "Write the password as a reference, such as user:${DB_PASSWORD}@host, and set the variable in the environment.",
             )
 
     # ----------------------------------------------------------------- settings
@@ -358,7 +360,7 @@ class AudienceChecker:
         self.project.report(
             self.located, path, "entity-mismatch",
             f"{other.address} is a {entity}-level {other.model.kind.lower()}, but this condition is at {level} level",
-            f"Use a {level}-level {other.model.kind.lower()}, or {where}.",
+            f"Use {_a(level)} {level}-level {other.model.kind.lower()}, or {where}.",
         )
 
     def _check_destination(self, destination: Any, path: list[PathPart]) -> None:
@@ -488,6 +490,18 @@ def has_literal_password(url: str) -> bool:
     return bool(password) and not _only_references(password)
 
 
+def _variable_name(header: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "_", header).strip("_").upper() or "SECRET"
+
+
+def _malformed(text: str) -> bool:
+    try:
+        find_references(text)
+    except ValueError:
+        return True  # reported as an invalid reference
+    return False
+
+
 def _has_reference(text: str) -> bool:
     try:
         return bool(find_references(text))
@@ -516,6 +530,10 @@ def _strings(value: Any, path: Path_) -> Iterator[tuple[Path_, str]]:
     elif isinstance(value, list):
         for index, item in enumerate(value):
             yield from _strings(item, (*path, index))
+
+
+def _a(word: str) -> str:
+    return "an" if word[:1] in "aeiou" else "a"
 
 
 def _place(located: Located) -> str:

@@ -122,6 +122,7 @@ class YamlDocument:
     line: int  # 1-based line where the document starts
     node: Node | None = field(default=None, repr=False)
     text: str | None = field(default=None, repr=False)  # to re-parse when `node` is None
+    broken: tuple[tuple[PathPart, ...], ...] = ()  # paths already reported while reading (bad tags, aliases)
 
     def locate(self, parts: Sequence[PathPart], *, key: bool = False) -> tuple[int | None, int | None]:
         """Return the 1-based (line, column) of the value at `parts`, or of its key when `key` is true.
@@ -178,7 +179,7 @@ def read_yaml_file(path: Path, file: str) -> YamlFile:
     except OSError as error:
         reason = error.strerror or str(error)
         return YamlFile(file, [], [Diagnostic(file, None, None, "", "file-unreadable", "error", f"cannot read the file: {reason}", "Check that the file exists and is readable.")])
-    text, problem = decode_text(raw)
+    text, problem = decode_text(raw, file)
     if text is None:
         return YamlFile(file, [], [problem])  # type: ignore[list-item]
     return parse_yaml_text(text, file)
@@ -214,7 +215,8 @@ def parse_yaml_text(text: str, file: str) -> YamlFile:
             data = builder.build_document(node)
             diagnostics.extend(builder.diagnostics)
             if data is not None:
-                documents.append(YamlDocument(file, index, data, node.start_mark.line + 1, node))
+                broken = tuple(builder.broken)
+                documents.append(YamlDocument(file, index, data, node.start_mark.line + 1, node, broken=broken))
             index += 1
     except YAMLError as error:
         diagnostics.append(_syntax_diagnostic(error, text, file))
@@ -235,7 +237,7 @@ def _syntax_diagnostic(error: YAMLError, text: str, file: str) -> Diagnostic:
             line = text.count("\n", 0, position) + 1
             column = position - (text.rfind("\n", 0, position) + 1) + 1
         message = f"YAML syntax error: {getattr(error, 'reason', None) or error}"
-    return Diagnostic(file, line, column, "", "yaml-syntax", "error", message, "Fix the YAML syntax; later documents of this file were not read.")
+    return Diagnostic(file, line, column, "", "yaml-syntax", "error", message, "Fix the YAML syntax; nothing after this point of the file was read.")
 
 
 # --------------------------------------------------------------------------- building values
@@ -251,6 +253,7 @@ class _Builder:
     def __init__(self, file: str) -> None:
         self.file = file
         self.diagnostics: list[Diagnostic] = []
+        self.broken: list[tuple[PathPart, ...]] = []
         self._done: dict[int, tuple[Any, int]] = {}  # anchored nodes: value, values inside
         self._active: set[int] = set()
         self._count = 0
@@ -372,6 +375,7 @@ class _Builder:
         )
 
     def _report(self, node: Node, path: Sequence[PathPart], code: str, message: str, hint: str) -> None:
+        self.broken.append(tuple(path))
         mark = node.start_mark
         self.diagnostics.append(
             Diagnostic(self.file, mark.line + 1, mark.column + 1, format_path(path), code, "error", message, hint)

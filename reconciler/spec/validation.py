@@ -114,7 +114,7 @@ def translate_errors(
     by_path: dict[tuple[Any, ...], list[_Problem]] = {}
     for item in error.errors(include_url=False):
         problem = _problem(model, data, item)
-        if problem is not None:
+        if problem is not None and not _already_reported(document, [*prefix, *problem.path]):
             by_path.setdefault(tuple(problem.path), []).append(problem)
     diagnostics = []
     for problems in by_path.values():
@@ -122,6 +122,11 @@ def translate_errors(
         path = [*prefix, *problem.path]
         diagnostics.append(document.diagnostic(path, problem.code, problem.message, problem.hint, key=problem.at_key))
     return diagnostics
+
+
+def _already_reported(document: YamlDocument, path: list[PathPart]) -> bool:
+    """True when reading the YAML already reported this place (a refused tag leaves a null behind)."""
+    return any(tuple(path[: len(broken)]) == broken for broken in document.broken)
 
 
 # --------------------------------------------------------------------------- following a loc
@@ -260,6 +265,13 @@ _EXPECTED = {
     "datetime_from_date_parsing": "a timestamp",
 }
 
+# Messages of model validators, and the key inside the model that they concern.
+_VALIDATOR_PLACES: tuple[tuple[str, list[PathPart]], ...] = (
+    ("between needs", ["between"]),
+    ("the first step of a sequence", ["sequence", 0, "within"]),
+    ("without `property`", ["value_type"]),
+)
+
 _SHAPES = {
     Window: "a duration such as 30d, or a mapping such as {from: 120d, to: 45d}",
     Count: "a whole number, or a mapping such as {gte: 2}",
@@ -283,8 +295,11 @@ def _problem(model: type[BaseModel], data: Any, item: dict[str, Any]) -> _Proble
     if kind == "literal_error":
         choices = re.findall(r"'([^']*)'", ctx.get("expected", "")) or [ctx.get("expected", "")]
         listed = ", ".join(f"`{choice}`" for choice in choices)
-        hint = did_you_mean(value, choices) or f"expected one of: {', '.join(choices)}"
-        return _Problem(path, "invalid-value", f"{_shown(value)} is not one of {listed}", hint)
+        return _Problem(path, "invalid-value", f"{_shown(value)} is not one of {listed}", did_you_mean(value, choices))
+    while path and not present:
+        # A validator reshaped the value (`window: 30days` became {from: 30days}): point at what was written.
+        path = path[:-1]
+        present, value = _value_at(data, path)
     if kind in _EXPECTED:
         return _type_problem(walk, path, value, _EXPECTED[kind])
     return _value_problem(walk, path, value, kind, ctx, item["msg"])
@@ -363,6 +378,9 @@ def _value_problem(walk: _Walk, path: list[PathPart], value: Any, kind: str, ctx
         text = str(ctx.get("error", message)).removeprefix("Value error, ")
         text, _, operators = text.partition("; operators: ")
         hint = f"operators: {operators}" if operators else None
+        inner = next((sub for start, sub in _VALIDATOR_PLACES if text.startswith(start)), [])
+        if inner and _value_at(value, inner)[0]:
+            return _Problem([*path, *inner], _value_error_code(walk, path, text), text, hint, at_key=True)
         return _Problem(path, _value_error_code(walk, path, text), text, hint, at_key=walk.key_error)
     if kind == "string_pattern_mismatch" and path[-2:] == ["metadata", "name"]:
         return _Problem(
@@ -390,7 +408,9 @@ def _value_problem(walk: _Walk, path: list[PathPart], value: Any, kind: str, ctx
 
 def _value_error_code(walk: _Walk, path: list[PathPart], text: str) -> str:
     annotation, _ = _unwrap(walk.annotation)
-    if annotation is Window or (path and path[-1] == "window"):
+    if text.startswith("invalid duration"):
+        return "invalid-duration"
+    if annotation is Window:
         return "invalid-window"
     if path and path[-1] == "holdout":
         return "invalid-holdout"
