@@ -230,8 +230,8 @@ def _deliver(context: SyncContext, adapter: DestinationAdapter, work: PairWork, 
             changes = _changes(connection, work, rows)
         if not rows:
             break
-        result = adapter.send(changes)
         tally.sent += len(changes)
+        result = adapter.send(changes)
         first = rows[0]["seq"] if first is None else first
         after = rows[-1]["seq"]
         if deferred:

@@ -1,39 +1,388 @@
-"""Webhook sync against a real HTTP server on 127.0.0.1."""
+"""Syncing to a webhook on a real HTTP server on 127.0.0.1: diffs, guard, consent, holdout, modes, faults."""
 
 from __future__ import annotations
 
+import time
+
+import pytest
+
+from reconciler.destinations.options import RetryPolicy, SyncOptions
+from reconciler.destinations.webhook import verify
+
 from .harness import record_of
 
-SPECS = """
+FAST = SyncOptions(retry=RetryPolicy(attempts=4, budget_s=5, base_delay_s=0.01, max_delay_s=0.05))
+
+AUDIENCE = """
 apiVersion: personas/v1
 kind: Audience
-metadata: {name: vip}
+metadata: {{name: vip}}
 spec:
-  include: {event: Order Completed}
+  include: {{event: Order Completed}}
+  holdout: {holdout}
   destinations:
-    - {destination: crm, identifier: user_id}
+    - {{destination: crm, identifier: {identifier}, traits: [{traits}], send_updates: {send_updates}}}
+---
+apiVersion: personas/v1
+kind: Trait
+metadata: {{name: email_opt_in}}
+spec: {{type: identify, trait: email_opt_in, value_type: boolean}}
+---
+apiVersion: personas/v1
+kind: Trait
+metadata: {{name: plan}}
+spec: {{type: identify, trait: plan, value_type: string}}
 ---
 apiVersion: personas/v1
 kind: Destination
-metadata: {name: crm}
+metadata: {{name: crm}}
 spec:
   type: webhook
   url: "{url}"
+  mode: {mode}
+  batch_size: {batch_size}
+  consent: [{consent}]
+  max_removals: {{share: 20%, at_least: 10}}
+{extra}
 """
 
 
-def make(workspace, receiver, specs=SPECS):
-    workspace.write_specs(specs.replace("{url}", receiver.url))
+def make(workspace, receiver, *, mode="diff", identifier="user_id", traits="", send_updates="false",
+         consent="", holdout="0%", batch_size=500, extra=""):
+    text = AUDIENCE.format(url=receiver.url, mode=mode, identifier=identifier, traits=traits, send_updates=send_updates,
+                           consent=consent, holdout=holdout, batch_size=batch_size, extra=extra)
+    workspace.write_specs(text)
     workspace.apply()
     workspace.prepare()
+
+
+def sent(receiver, start=0):
+    """(type, value) of acknowledged changes from request number `start` on, sorted."""
+    changes = [c for r in receiver.acknowledged[start:] for c in r.changes]
+    return sorted((c["type"], c["identifier"]["value"]) for c in changes)
 
 
 def test_first_sync_sends_every_member_once(workspace, receiver):
     make(workspace, receiver)
     workspace.set_members("vip", workspace.users(3))
-    records = workspace.sync()
-    record = record_of(records, "vip", "crm")
-    assert (record.status, record.entered, record.sent, record.acknowledged) == ("ok", 3, 3, 3)
-    changes = receiver.acknowledged_changes()
-    assert sorted((c["type"], c["identifier"]["value"]) for c in changes) == [
-        ("entered", "u_1"), ("entered", "u_2"), ("entered", "u_3")]
+    record = record_of(workspace.sync(), "vip", "crm")
+    assert (record.status, record.entered, record.sent, record.acknowledged, record.members) == ("ok", 3, 3, 3, 3)
+    assert sent(receiver) == [("entered", "u_1"), ("entered", "u_2"), ("entered", "u_3")]
+
+
+def test_body_follows_version_1_and_batch_key_derives_from_change_keys(workspace, receiver):
+    make(workspace, receiver, batch_size=2)
+    workspace.set_members("vip", workspace.users(3))
+    workspace.sync()
+    first, second = receiver.acknowledged
+    document = first.document
+    assert set(document) == {"version", "batch_id", "sent_at", "changes"}
+    assert document["version"] == 1
+    assert set(document["changes"][0]) == {"type", "audience", "identifier", "traits", "idempotency_key", "at"}
+    assert document["changes"][0]["audience"] == "vip"
+    assert document["changes"][0]["identifier"] == {"type": "user_id", "value": "u_1"}
+    assert document["changes"][0]["at"] == "2024-03-31T00:00:00.000Z"
+    assert first.headers["Idempotency-Key"] == document["batch_id"] != second.document["batch_id"]
+    assert len(first.changes) == 2 and len(second.changes) == 1
+    assert first.path == "/hooks/secret-token?key=abc"
+
+
+def test_second_sync_without_change_sends_nothing(workspace, receiver):
+    make(workspace, receiver)
+    workspace.set_members("vip", workspace.users(3))
+    workspace.sync()
+    record = record_of(workspace.sync(), "vip", "crm")
+    assert (record.entered, record.exited, record.sent) == (0, 0, 0)
+    assert len(receiver.requests) == 1
+
+
+def test_one_member_exiting_sends_exactly_one_exit(workspace, receiver):
+    make(workspace, receiver)
+    subjects = workspace.users(3)
+    workspace.set_members("vip", subjects)
+    workspace.sync()
+    workspace.set_members("vip", subjects[:2])
+    record = record_of(workspace.sync(), "vip", "crm")
+    assert (record.entered, record.exited, record.held_back) == (0, 1, 0)
+    assert sent(receiver, 1) == [("exited", "u_3")]
+
+
+def test_changed_email_sends_one_exit_and_one_entry(workspace, receiver):
+    make(workspace, receiver, identifier="email")
+    subjects = workspace.users(2, kind="email")
+    workspace.set_members("vip", subjects)
+    workspace.sync()
+    workspace.set_identifiers([("p_2", "email", "new2@example.com", 20)])
+    workspace.sync()
+    assert sent(receiver, 1) == [("entered", "new2@example.com"), ("exited", "e2@example.com")]
+
+
+def test_latest_identifier_wins_and_all_sends_up_to_three(workspace, receiver):
+    make(workspace, receiver, identifier="email")
+    workspace.set_identifiers([("p_1", "email", f"a{n}@example.com", n) for n in range(1, 6)])
+    workspace.set_members("vip", ["p_1"])
+    workspace.sync()
+    assert sent(receiver) == [("entered", "a5@example.com")]
+
+    text = (workspace.root / "resources.yaml").read_text().replace("identifier: email,", "identifier: email, identifier_values: all,")
+    (workspace.root / "resources.yaml").write_text(text)
+    workspace.apply()
+    workspace.sync()
+    assert sent(receiver, 1) == [("entered", "a3@example.com"), ("entered", "a4@example.com")]
+
+
+def test_holdout_members_are_never_sent(workspace, receiver):
+    make(workspace, receiver, holdout="50%")
+    subjects = workspace.users(4)
+    workspace.set_members("vip", subjects, holdout={"p_2", "p_4"})
+    record = record_of(workspace.sync(), "vip", "crm")
+    assert sent(receiver) == [("entered", "u_1"), ("entered", "u_3")]
+    assert (record.eligible, record.members) == (2, 2)
+
+
+def test_consent_loss_sends_an_exit(workspace, receiver):
+    make(workspace, receiver, consent="email_opt_in")
+    subjects = workspace.users(3)
+    workspace.set_members("vip", subjects)
+    workspace.set_trait("email_opt_in", "p_1", True)
+    workspace.set_trait("email_opt_in", "p_2", True)
+    workspace.set_trait("email_opt_in", "p_3", False)
+    record = record_of(workspace.sync(), "vip", "crm")
+    assert sent(receiver) == [("entered", "u_1"), ("entered", "u_2")]
+    assert (record.eligible, record.members, record.non_consented) == (3, 2, 1)
+
+    workspace.set_trait("email_opt_in", "p_2", False)
+    workspace.sync()
+    assert sent(receiver, 1) == [("exited", "u_2")]
+
+
+def test_traits_travel_with_entries_and_updates_follow_changes(workspace, receiver):
+    make(workspace, receiver, traits="plan", send_updates="true")
+    workspace.set_members("vip", workspace.users(2))
+    workspace.set_trait("plan", "p_1", "gold")
+    workspace.sync()
+    by_value = {c["identifier"]["value"]: c["traits"] for c in receiver.acknowledged_changes()}
+    assert by_value == {"u_1": {"plan": "gold"}, "u_2": {"plan": None}}
+
+    workspace.set_trait("plan", "p_2", "silver")
+    record = record_of(workspace.sync(), "vip", "crm")
+    assert record.updated == 1
+    assert [(c["type"], c["identifier"]["value"], c["traits"]) for c in receiver.acknowledged[-1].changes] == [
+        ("updated", "u_2", {"plan": "silver"})]
+
+
+def test_removal_guard_holds_an_emptied_audience_until_approved(workspace, receiver):
+    """F15: 500 members, then the audience computes to 0."""
+    make(workspace, receiver)
+    subjects = workspace.users(500)
+    workspace.set_members("vip", subjects)
+    workspace.sync()
+    requests_before = len(receiver.requests)
+
+    workspace.set_members("vip", [])
+    record = record_of(workspace.sync(), "vip", "crm")
+    assert (record.status, record.exited, record.held_back, record.sent) == ("held", 500, 500, 0)
+    assert "personas run --approve-removals vip:crm" in record.error
+    assert len(receiver.requests) == requests_before
+
+    # A held removal that is a member again is no longer an exit; approval releases the rest, exactly.
+    workspace.set_members("vip", subjects[:1])
+    approved = record_of(workspace.sync(SyncOptions(approve_removals=("vip:crm",))), "vip", "crm")
+    assert (approved.status, approved.exited, approved.held_back, approved.acknowledged) == ("ok", 499, 0, 499)
+    assert sent(receiver, requests_before) == sorted(("exited", f"u_{n}") for n in range(2, 501))
+    assert record_of(workspace.sync(), "vip", "crm").sent == 0
+
+
+def test_approval_checks_removals_that_were_not_held_again(workspace, receiver):
+    make(workspace, receiver)
+    subjects = workspace.users(100)
+    workspace.set_members("vip", subjects)
+    workspace.sync()
+    workspace.set_members("vip", subjects[:70])
+    assert record_of(workspace.sync(), "vip", "crm").held_back == 30
+    workspace.set_members("vip", subjects[:40])
+    record = record_of(workspace.sync(SyncOptions(approve_removals=("vip",))), "vip", "crm")
+    # The 30 held before are released; the 30 new ones are checked again against the 100 members sent.
+    assert (record.exited, record.held_back, record.acknowledged) == (60, 30, 30)
+
+
+def test_few_removals_pass_the_guard(workspace, receiver):
+    make(workspace, receiver)
+    subjects = workspace.users(20)
+    workspace.set_members("vip", subjects)
+    workspace.sync()
+    workspace.set_members("vip", subjects[:11])
+    record = record_of(workspace.sync(), "vip", "crm")
+    assert (record.exited, record.held_back) == (9, 0)
+
+
+def test_add_only_never_sends_exits(workspace, receiver):
+    make(workspace, receiver, mode="add_only")
+    subjects = workspace.users(3)
+    workspace.set_members("vip", subjects)
+    workspace.sync()
+    workspace.set_members("vip", subjects[:1] + workspace.users(1, start=4))
+    record = record_of(workspace.sync(), "vip", "crm")
+    assert (record.entered, record.exited) == (1, 0)
+    assert sent(receiver, 1) == [("entered", "u_4")]
+
+
+def test_mirror_sends_the_whole_membership_and_removes_former_members(workspace, receiver):
+    make(workspace, receiver, mode="mirror")
+    subjects = workspace.users(3)
+    workspace.set_members("vip", subjects)
+    workspace.sync()
+    workspace.set_members("vip", subjects[:2])
+    workspace.sync()
+    assert sent(receiver, 1) == [("entered", "u_1"), ("entered", "u_2"), ("exited", "u_3")]
+    keys = [c["idempotency_key"] for r in receiver.acknowledged for c in r.changes]
+    assert len(keys) == len(set(keys))
+
+
+def test_signature_verifies_with_the_secret(workspace, receiver, monkeypatch):
+    monkeypatch.setenv("CRM_SIGNING_SECRET", "s3cret")
+    make(workspace, receiver, extra="  signing_secret: ${CRM_SIGNING_SECRET}")
+    workspace.set_members("vip", workspace.users(2))
+    workspace.sync()
+    request = receiver.acknowledged[0]
+    header = request.headers["Personas-Signature"]
+    assert header.startswith("t=") and ",v1=" in header
+    assert verify("s3cret", request.body, header)
+    assert not verify("other", request.body, header)
+    assert not verify("s3cret", request.body.replace(b"u_1", b"u_9"), header)
+
+
+def test_max_rate_spaces_requests(workspace, receiver):
+    make(workspace, receiver, batch_size=1, extra="  max_rate: 10/s")
+    workspace.set_members("vip", workspace.users(8))
+    started = time.monotonic()
+    workspace.sync()
+    assert len(receiver.requests) == 8
+    # A burst of 10 tokens: the first 8 go at once; so use the arrival spacing of a second sync instead.
+    workspace.set_members("vip", workspace.users(8) + workspace.users(15, start=9))
+    started = time.monotonic()
+    workspace.sync()
+    elapsed = time.monotonic() - started
+    # 15 requests, bucket refilled to 10: at least 5 wait 0.1 s each.
+    assert elapsed >= 0.45
+
+
+def test_server_errors_and_429_are_retried_with_the_same_keys(workspace, receiver):
+    make(workspace, receiver)
+    workspace.set_members("vip", workspace.users(2))
+    receiver.script = [500, (429, {"Retry-After": "0"}), 503]
+    record = record_of(workspace.sync(FAST), "vip", "crm")
+    assert (record.status, record.acknowledged) == ("ok", 2)
+    assert [r.status for r in receiver.requests] == [500, 429, 503, 200]
+    assert len({r.headers["Idempotency-Key"] for r in receiver.requests}) == 1
+
+
+def test_retry_after_longer_than_the_budget_leaves_changes_pending_for_next_run(workspace, receiver):
+    make(workspace, receiver)
+    workspace.set_members("vip", workspace.users(2))
+    receiver.script = [(429, {"Retry-After": "3600"})]
+    record = record_of(workspace.sync(FAST), "vip", "crm")
+    assert (record.status, record.sent, record.acknowledged) == ("pending", 2, 0)
+    assert "sent again next run" in record.error
+    keys_first = [c["idempotency_key"] for c in receiver.requests[0].changes]
+
+    record = record_of(workspace.sync(FAST), "vip", "crm")
+    assert (record.status, record.acknowledged, record.entered) == ("ok", 2, 0)
+    assert [c["idempotency_key"] for c in receiver.acknowledged[0].changes] == keys_first
+
+
+def test_unauthorized_fails_the_sync_and_marks_nothing(workspace, receiver):
+    make(workspace, receiver)
+    workspace.set_members("vip", workspace.users(2))
+    receiver.script = [401]
+    record = record_of(workspace.sync(FAST), "vip", "crm")
+    assert (record.status, record.acknowledged) == ("failed", 0)
+    assert "HTTP 401" in record.error and "secret-token" not in record.error
+    record = record_of(workspace.sync(FAST), "vip", "crm")
+    assert (record.status, record.acknowledged) == ("ok", 2)
+
+
+def test_a_rejected_change_is_isolated_and_kept_with_its_reason(workspace, receiver):
+    make(workspace, receiver)
+    workspace.set_members("vip", workspace.users(5))
+    receiver.reject_values = {"u_3"}
+    record = record_of(workspace.sync(FAST), "vip", "crm")
+    assert (record.status, record.acknowledged, record.rejected) == ("ok", 4, 1)
+    assert sent(receiver) == [("entered", "u_1"), ("entered", "u_2"), ("entered", "u_4"), ("entered", "u_5")]
+    rows = workspace.query("SELECT identifier_value, reason FROM personas_sync_rejected")
+    assert rows[0][0] == "u_3" and rows[0][1].startswith("HTTP 400: ") and "invalid identifier" in rows[0][1]
+
+    # Not retried while its content is the same.
+    receiver.reject_values = set()
+    assert record_of(workspace.sync(FAST), "vip", "crm").sent == 0
+
+
+def test_rejected_change_is_retried_when_its_content_changes(workspace, receiver):
+    make(workspace, receiver, traits="plan")
+    workspace.set_members("vip", workspace.users(2))
+    receiver.reject_values = {"u_2"}
+    workspace.sync(FAST)
+    receiver.reject_values = set()
+    workspace.set_trait("plan", "p_2", "gold")
+    record = record_of(workspace.sync(FAST), "vip", "crm")
+    assert (record.entered, record.acknowledged) == (1, 1)
+    assert workspace.query("SELECT count(*) FROM personas_sync_rejected") == [(0,)]
+
+
+def test_timeouts_and_dropped_connections_are_retried(workspace, receiver):
+    extra = "  timeout: 1s"
+    make(workspace, receiver, extra=extra)
+    workspace.set_members("vip", workspace.users(2))
+    receiver.script = ["drop", ("sleep", 1.5)]
+    record = record_of(workspace.sync(FAST), "vip", "crm")
+    assert (record.status, record.acknowledged) == ("ok", 2)
+    keys = {tuple(c["idempotency_key"] for c in r.changes) for r in receiver.requests}
+    assert len(keys) == 1
+
+
+def test_renamed_audience_keeps_its_destination_state(workspace, receiver):
+    make(workspace, receiver)
+    workspace.set_members("vip", workspace.users(3))
+    workspace.sync()
+    text = (workspace.root / "resources.yaml").read_text().replace("metadata: {name: vip}", "metadata: {name: top, previous_names: [vip]}")
+    (workspace.root / "resources.yaml").write_text(text)
+    workspace.apply()
+    record = record_of(workspace.sync(), "top", "crm")
+    assert (record.entered, record.exited, record.sent) == (0, 0, 0)
+
+
+def test_deleted_audience_sends_exits_for_everything_unguarded(workspace, receiver):
+    make(workspace, receiver)
+    workspace.set_members("vip", workspace.users(50))
+    workspace.sync()
+    text = (workspace.root / "resources.yaml").read_text()
+    destination = text[text.index("kind: Destination") - len("apiVersion: personas/v1\n"):]
+    (workspace.root / "resources.yaml").write_text(destination)
+    workspace.apply()
+    record = record_of(workspace.sync(), "vip", "crm")
+    assert (record.exited, record.held_back, record.acknowledged) == (50, 0, 50)
+    assert workspace.query("SELECT count(*) FROM personas_sync_snapshots") == [(0,)]
+    store = workspace.store()
+    try:
+        assert [stone for stone in store.tombstones() if stone.kind == "Audience"] == []
+    finally:
+        store.close()
+    assert workspace.sync() == []
+
+
+def test_full_resync_sends_the_whole_membership_again(workspace, receiver):
+    make(workspace, receiver)
+    workspace.set_members("vip", workspace.users(3))
+    workspace.sync()
+    record = record_of(workspace.sync(SyncOptions(full_resync=("vip:crm",))), "vip", "crm")
+    assert (record.entered, record.sent) == (3, 3)
+    assert sent(receiver, 1) == [("entered", "u_1"), ("entered", "u_2"), ("entered", "u_3")]
+
+
+@pytest.mark.parametrize("answer", [403, 404])
+def test_forbidden_and_not_found_fail_the_sync(workspace, receiver, answer):
+    make(workspace, receiver)
+    workspace.set_members("vip", workspace.users(1))
+    receiver.script = [answer]
+    record = record_of(workspace.sync(FAST), "vip", "crm")
+    assert record.status == "failed" and f"HTTP {answer}" in record.error
