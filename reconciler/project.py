@@ -16,6 +16,7 @@ the specs resolve against the project folder, never the current directory.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import os
@@ -133,9 +134,14 @@ class LoadResult:
         return self.project is not None
 
 
-def load_project(folder: Path | str, env: Mapping[str, str] | None = None) -> Project:
-    """Load and check a project; raise SpecError listing every problem when it is invalid."""
-    result = check_project(folder, env)
+def load_project(folder: Path | str, env: Mapping[str, str] | None = None, *, cache: bool = True) -> Project:
+    """Load and check a project; raise SpecError listing every problem when it is invalid.
+
+    `env` (default: os.environ) decides which `${...}` variables count as
+    unset for the warnings. `cache=False` parses every file even when the
+    parse cache in .personas/cache/ holds it.
+    """
+    result = check_project(folder, env, cache=cache)
     if result.project is None:
         raise spec_error(result.diagnostics)
     return result.project
@@ -155,26 +161,42 @@ def spec_error(diagnostics: list[Diagnostic]) -> SpecError:
     )
 
 
-def check_project(folder: Path | str, env: Mapping[str, str] | None = None) -> LoadResult:
+def check_project(folder: Path | str, env: Mapping[str, str] | None = None, *, cache: bool = True) -> LoadResult:
     """Load a project and return every diagnostic, valid or not. `personas validate` reports this."""
-    from reconciler.spec.checks import Located, ProjectChecker
-    from reconciler.spec.loader import read_yaml_file
-
     root = Path(folder).expanduser().resolve()
     env = os.environ if env is None else env
     missing = _missing_project_file(root)
     if missing is not None:
         return LoadResult(root, None, [missing], 0, {})
+    # Parsing makes many small objects and no reference cycles: collecting during it only costs time.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _check(root, env, cache)
+    finally:
+        if collecting:
+            gc.enable()
 
+
+def _check(root: Path, env: Mapping[str, str], use_cache: bool) -> LoadResult:
+    from reconciler.spec.checks import Located, ProjectChecker
+    from reconciler.spec.loader import read_yaml_file
+    from reconciler.spec.parse_cache import ParseCache
+
+    cache = ParseCache(root) if use_cache else None
     diagnostics: list[Diagnostic] = []
-    settings, settings_document = _load_settings(root, diagnostics)
+    settings, settings_document = _load_settings(root, diagnostics, cache)
     located: list[Located] = []
-    files = 1
+    seen = {PROJECT_FILE}
     for path, relative in iter_resource_files(root):
-        files += 1
-        loaded = read_yaml_file(path, relative)
+        seen.add(relative)
+        loaded = read_yaml_file(path, relative, cache)
         diagnostics.extend(loaded.diagnostics)
         located.extend(_validate_documents(loaded.documents, diagnostics))
+    if cache is not None:
+        cache.keep_only(seen)
+        cache.save()
+    files = len(seen)
     located.sort(key=lambda item: (item.address, item.document.file, item.document.index))
     diagnostics.extend(ProjectChecker(located, settings, settings_document, env).run())
     diagnostics = sort_diagnostics(diagnostics)
@@ -229,12 +251,12 @@ def _missing_project_file(root: Path) -> Diagnostic | None:
     )
 
 
-def _load_settings(root: Path, diagnostics: list[Diagnostic]) -> tuple[Any, Any]:
+def _load_settings(root: Path, diagnostics: list[Diagnostic], cache: Any) -> tuple[Any, Any]:
     from reconciler.spec.loader import read_yaml_file
     from reconciler.spec.settings import ProjectSettings
     from reconciler.spec.validation import validate_model
 
-    loaded = read_yaml_file(root / PROJECT_FILE, PROJECT_FILE)
+    loaded = read_yaml_file(root / PROJECT_FILE, PROJECT_FILE, cache)
     diagnostics.extend(loaded.diagnostics)
     if loaded.diagnostics:
         return None, None

@@ -37,6 +37,7 @@ from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from ruamel.yaml.resolver import BaseResolver
 
 from reconciler.spec.diagnostics import Diagnostic, PathPart, format_path
+from reconciler.spec.parse_cache import ParseCache, digest
 
 log = logging.getLogger(__name__)
 
@@ -172,8 +173,12 @@ class YamlFile:
     diagnostics: list[Diagnostic]
 
 
-def read_yaml_file(path: Path, file: str) -> YamlFile:
-    """Read a file; unreadable, binary and non-UTF-8 files become one diagnostic."""
+def read_yaml_file(path: Path, file: str, cache: ParseCache | None = None) -> YamlFile:
+    """Read a file; unreadable, binary and non-UTF-8 files become one diagnostic.
+
+    With a `cache`, a file whose bytes are unchanged since it last read
+    cleanly is not parsed again; its positions are recovered on demand.
+    """
     try:
         raw = path.read_bytes()
     except OSError as error:
@@ -182,7 +187,16 @@ def read_yaml_file(path: Path, file: str) -> YamlFile:
     text, problem = decode_text(raw, file)
     if text is None:
         return YamlFile(file, [], [problem])  # type: ignore[list-item]
-    return parse_yaml_text(text, file)
+    if cache is None:
+        return parse_yaml_text(text, file)
+    sha = digest(raw)
+    cached = cache.get(file, sha)
+    if cached is not None:
+        return YamlFile(file, [YamlDocument(file, index, data, line, text=text) for index, line, data in cached], [])
+    loaded = parse_yaml_text(text, file)
+    if not loaded.diagnostics:
+        cache.put(file, sha, [(document.index, document.line, document.data) for document in loaded.documents])
+    return loaded
 
 
 def decode_text(raw: bytes, file: str = "") -> tuple[str | None, Diagnostic | None]:
@@ -293,7 +307,7 @@ class _Builder:
             raise _TooLarge(f"the document holds more than {MAX_VALUES} values once aliases are expanded")
 
     def _build_node(self, node: Node, path: tuple[PathPart, ...], depth: int) -> Any:
-        tag = node.tag
+        tag = _tag(node)
         if node.__class__ is ScalarNode:
             return self._scalar(node, tag, path)
         if node.__class__ is SequenceNode:
@@ -338,10 +352,10 @@ class _Builder:
             if key_node.__class__ is not ScalarNode:
                 self._report(key_node, path, "invalid-key", "a mapping key must be a plain value, not a list or a mapping", "Write the key as text.")
                 continue
-            if key_node.tag == MERGE:
+            if _tag(key_node) == MERGE:
                 self._merge(value_node, merged, path, depth)
                 continue
-            key = self._scalar(key_node, key_node.tag, path)
+            key = self._scalar(key_node, _tag(key_node), path)
             if key in seen:
                 first = seen[key].start_mark.line + 1
                 self._report(
@@ -380,6 +394,12 @@ class _Builder:
         self.diagnostics.append(
             Diagnostic(self.file, mark.line + 1, mark.column + 1, format_path(path), code, "error", message, hint)
         )
+
+
+def _tag(node: Node) -> str:
+    """The node's resolved tag; reads the raw text, which the C parser has already expanded."""
+    tag = node.ctag
+    return tag.suffix if tag.handle is None else str(tag)
 
 
 def _to_int(text: str) -> int:
@@ -424,7 +444,7 @@ def _child(node: Node, part: PathPart) -> tuple[Node | None, Node] | None:
     for key_node, value_node in node.value:
         if key_node.__class__ is not ScalarNode:
             continue
-        if key_node.tag == MERGE:
+        if _tag(key_node) == MERGE:
             merges.extend(value_node.value if value_node.__class__ is SequenceNode else [value_node])
         elif _same_key(key_node, part):
             return key_node, value_node
@@ -437,8 +457,8 @@ def _child(node: Node, part: PathPart) -> tuple[Node | None, Node] | None:
 
 def _same_key(key_node: ScalarNode, part: PathPart) -> bool:
     if isinstance(part, str):
-        return key_node.value == part and key_node.tag == STR
+        return key_node.value == part and _tag(key_node) == STR
     try:
-        return key_node.tag == INT and _to_int(key_node.value) == part
+        return _tag(key_node) == INT and _to_int(key_node.value) == part
     except ValueError:
         return False

@@ -403,14 +403,19 @@ class NoUserCondition(SpecModel):
 CONDITION_KINDS = ("event", "trait", "audience", "sequence", "all", "any", "not", "any_user", "all_users", "no_user")
 
 
+_KIND_OF_MODEL: dict[type, str | None] = {}
+
+
 def condition_kind(value: Any) -> str | None:
     """The kind of a condition: the one kind key its mapping holds, else None."""
     if isinstance(value, BaseModel):
-        for kind in CONDITION_KINDS:
-            attribute = "not_" if kind == "not" else kind
-            if kind in type(value).model_fields or attribute in type(value).model_fields:
-                return kind
-        return None
+        model = type(value)
+        if model not in _KIND_OF_MODEL:  # looked up once per class: loading calls this for every condition
+            fields = model.model_fields
+            _KIND_OF_MODEL[model] = next(
+                (kind for kind in CONDITION_KINDS if kind in fields or ("not_" if kind == "not" else kind) in fields), None
+            )
+        return _KIND_OF_MODEL[model]
     if not isinstance(value, dict):
         return None
     kinds = [key for key in CONDITION_KINDS if key in value]
