@@ -187,18 +187,19 @@ def _check(root: Path, env: Mapping[str, str], use_cache: bool) -> LoadResult:
     diagnostics: list[Diagnostic] = []
     settings, settings_document = _load_settings(root, diagnostics, cache)
     located: list[Located] = []
+    invalid: set[tuple[str, str]] = set()
     seen = {PROJECT_FILE}
     for path, relative in iter_resource_files(root):
         seen.add(relative)
         loaded = read_yaml_file(path, relative, cache)
         diagnostics.extend(loaded.diagnostics)
-        located.extend(_validate_documents(loaded.documents, diagnostics))
+        located.extend(_validate_documents(loaded.documents, diagnostics, invalid))
     if cache is not None:
         cache.keep_only(seen)
         cache.save()
     files = len(seen)
     located.sort(key=lambda item: (item.address, item.document.file, item.document.index))
-    diagnostics.extend(ProjectChecker(located, settings, settings_document, env).run())
+    diagnostics.extend(ProjectChecker(located, settings, settings_document, env, invalid).run())
     diagnostics = sort_diagnostics(diagnostics)
     counts = _counts(located)
     if errors(diagnostics) or settings is None:
@@ -277,7 +278,12 @@ def _load_settings(root: Path, diagnostics: list[Diagnostic], cache: Any) -> tup
     return settings, document
 
 
-def _validate_documents(documents: list[Any], diagnostics: list[Diagnostic]) -> Iterator[Any]:
+def _validate_documents(documents: list[Any], diagnostics: list[Diagnostic], invalid: set[tuple[str, str]]) -> Iterator[Any]:
+    """Validate each document; remember the kind and name of those that fail.
+
+    References to a resource whose document is invalid are not reported
+    again as unknown: its own diagnostics already say what to fix.
+    """
     from reconciler.spec.checks import Located
     from reconciler.spec.validation import validate_resource
 
@@ -286,6 +292,11 @@ def _validate_documents(documents: list[Any], diagnostics: list[Diagnostic]) -> 
         diagnostics.extend(problems)
         if model is not None:
             yield Located(model, document)  # type: ignore[arg-type]
+        elif isinstance(document.data, dict) and isinstance(document.data.get("kind"), str):
+            metadata = document.data.get("metadata")
+            name = metadata.get("name") if isinstance(metadata, dict) else None
+            if isinstance(name, str):
+                invalid.add((document.data["kind"].lower(), name))
 
 
 def _counts(located: list[Any]) -> dict[str, int]:

@@ -75,8 +75,10 @@ class ProjectChecker:
         settings: ProjectSettings | None,
         settings_document: YamlDocument | None,
         env: Mapping[str, str],
+        invalid: set[tuple[str, str]] = frozenset(),  # type: ignore[assignment]
     ) -> None:
         self.resources = list(resources)
+        self.invalid = invalid  # (kind, name) of documents that failed to validate: already reported
         self.settings = settings
         self.settings_document = settings_document
         self.env = env
@@ -112,7 +114,7 @@ class ProjectChecker:
     def require(self, located: Located, path: Sequence[PathPart], kind: str, name: str) -> Located | None:
         """The resource `kind.name`, or None after reporting it unknown."""
         found = self.find(kind, name)
-        if found is None:
+        if found is None and (kind, name) not in self.invalid:
             hint = did_you_mean(name, sorted(self.by_kind[kind])) or f"Define {_a(kind)} {kind} named `{name}`, or fix the name."
             self.report(located, path, f"unknown-{kind}", f"unknown {kind} `{name}`", hint)
         return found
