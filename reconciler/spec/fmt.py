@@ -107,19 +107,67 @@ def _round_trip() -> YAML:
     return yaml
 
 
+def _compose(text: str) -> Node | None:
+    """The node tree of one document, with positions; the C parser makes this cheap to repeat."""
+    return YAML(typ="safe").compose(text)
+
+
 def _format_document(text: str, roots: Models, source: str, first_line: int) -> str:
     try:
-        _round_trip().load(text)  # syntax and duplicate keys, before anything moves
+        YAML(typ="safe").load(text)  # syntax and duplicate keys, before anything moves
         text = _reorder_keys(text, roots)
         data = _round_trip().load(text)
     except MarkedYAMLError as error:
         raise _syntax_error(error, source, first_line) from None
     except YAMLError as error:
-        raise SpecError(f"{source}: invalid YAML: {error}", hint="Fix the YAML, then run `personas fmt` again.") from None
+        raise SpecError(f"{source}: invalid YAML: {error}", hint="Fix the YAML; the file was left unchanged.") from None
+    except RecursionError:
+        raise SpecError(f"{source}: the YAML nests too deeply (or an alias refers to itself)", hint="The file was left unchanged.") from None
     _order_flow_mappings(data, roots)
     stream = io.StringIO()
     _round_trip().dump(data, stream)
-    return stream.getvalue()
+    return _indent_comments(stream.getvalue())
+
+
+def _indent_comments(text: str) -> str:
+    """Indent each full-line comment like the line it precedes.
+
+    ruamel.yaml keeps a comment's original column when the keys around it
+    move to a new indentation; this puts it back beside its key. Lines inside
+    multi-line scalars (a `|` block holding `# ...`) are content and stay.
+    """
+    lines = text.splitlines(keepends=True)
+    protected = _scalar_lines(text)
+    following = ""  # indentation of the next content line, scanning upwards; a last comment goes to column 0
+    for number in range(len(lines) - 1, -1, -1):
+        line = lines[number]
+        if number in protected or not line.strip():
+            continue
+        stripped = line.lstrip(" ")
+        if stripped.startswith("#"):
+            lines[number] = following + stripped
+            continue
+        following = line[: len(line) - len(stripped)]
+    return "".join(lines)
+
+
+def _scalar_lines(text: str) -> set[int]:
+    """Line numbers (0-based) inside scalars that span several lines."""
+    protected: set[int] = set()
+    seen: set[int] = set()
+    pending = [_compose(text)]
+    while pending:
+        node = pending.pop()
+        if id(node) in seen:
+            continue  # an alias: already visited at its anchor
+        seen.add(id(node))
+        if isinstance(node, MappingNode):
+            pending.extend(value for pair in node.value for value in pair)
+        elif isinstance(node, SequenceNode):
+            pending.extend(node.value)
+        elif isinstance(node, ScalarNode) and node.end_mark.line > node.start_mark.line:
+            protected.update(range(node.start_mark.line, node.end_mark.line + 1))
+    return protected
 
 
 def _syntax_error(error: MarkedYAMLError, source: str, first_line: int) -> SpecError:
@@ -140,7 +188,7 @@ def _reorder_keys(text: str, roots: Models) -> str:
     # guards against a bug turning into an endless loop.
     for _ in range(text.count("\n") + 2):
         lines = text.splitlines(keepends=True)
-        node = _round_trip().compose(text)
+        node = _compose(text)
         changed = _visit(node, roots, lines, is_root=True) if node is not None else None
         if changed is None:
             return text
@@ -292,24 +340,12 @@ def write_file(path: Path, text: str) -> None:
         raise
 
 
-def spec_files(folder: Path) -> list[Path]:
-    """personas.yaml and every *.yaml / *.yml file below `folder`, dot-folders skipped, sorted."""
-    found = []
-    for path in sorted(folder.rglob("*")):
-        relative = path.relative_to(folder)
-        if any(part.startswith(".") for part in relative.parts[:-1]) or relative.name.startswith("."):
-            continue
-        if path.is_file() and path.suffix in (".yaml", ".yml"):
-            found.append(path)
-    return found
-
-
 def unified_diff(result: FormattedFile, shown: str) -> str:
     """A unified diff from the file as it is to the file as fmt would write it."""
     lines = difflib.unified_diff(
         result.original.splitlines(keepends=True),
         (result.formatted or "").splitlines(keepends=True),
-        fromfile=f"a/{shown}",
-        tofile=f"b/{shown}",
+        fromfile=shown if shown.startswith("/") else f"a/{shown}",
+        tofile=shown if shown.startswith("/") else f"b/{shown}",
     )
     return "".join(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n" for line in lines)

@@ -27,9 +27,9 @@ def command(app: AppContext, check: bool, show_diff: bool, paths: tuple[Path, ..
     Exit codes: 0 when every file is (or now is) formatted; 1 when a file has
     a YAML error, or, with --check, when a file would change.
     """
-    from reconciler.spec.fmt import format_file, spec_files, unified_diff, write_file
+    from reconciler.spec.fmt import format_file, unified_diff, write_file
 
-    files = _collect(paths or (app.project_dir,), spec_files)
+    files = _collect(paths or (app.project_dir,))
     if not files:
         app.console.warning(f"no *.yaml or *.yml files found in {', '.join(_shown(p) for p in paths or (app.project_dir,))}")
         return 0
@@ -65,11 +65,18 @@ def _summarise(app: AppContext, total: int, changed: list[str], failed: int, *, 
     app.console.print(", ".join(parts) + ".", err=True)
 
 
-def _collect(paths: tuple[Path, ...], spec_files) -> list[Path]:
-    """Files named directly, plus the spec files of folders named, without duplicates."""
+def _collect(paths: tuple[Path, ...]) -> list[Path]:
+    """Files named directly, plus, for each folder named, the files `personas validate` reads there."""
+    from reconciler.project import PROJECT_FILE, iter_resource_files
+
     found: dict[Path, None] = {}
     for path in paths:
-        for file in spec_files(path) if path.is_dir() else [path]:
+        if not path.is_dir():
+            found[path] = None
+            continue
+        if (path / PROJECT_FILE).is_file():
+            found[path / PROJECT_FILE] = None
+        for file, _ in iter_resource_files(path):
             found[file] = None
     return list(found)
 
