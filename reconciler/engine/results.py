@@ -13,6 +13,8 @@ people reading the tables.
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
@@ -77,3 +79,89 @@ def ensure_results_tables(connection: sa.Connection) -> None:
     for table in TABLES:
         if table.name not in existing:
             table.create(connection)
+
+
+def temp_table(name: str, *columns: str) -> sa.Table:
+    """A handle on a temporary table made with CreateTempTableAs (its columns by name)."""
+    return sa.Table(name, sa.MetaData(), *(sa.Column(column) for column in columns))
+
+
+def write_trait_values(
+    connection: sa.Connection, trait: Any, trait_id: str, values: sa.Select, value_type: str, run_id: str, as_of: Any
+) -> int:
+    """Replace a trait's stored values by `values` (subject_id, value); returns how many have a value."""
+    from reconciler.engine.compiler.context import VALUE_COLUMNS
+
+    rows = values.subquery("trait_rows")
+    target = VALUE_COLUMNS[value_type]
+    query = sa.select(
+        sa.literal(trait_id, sa.Text),
+        sa.literal(trait.name, sa.Text),
+        sa.literal(trait.spec.entity, sa.Text),
+        rows.c.subject_id,
+        sa.literal(value_type, sa.Text),
+        rows.c.value,
+        sa.literal(run_id, sa.Text),
+        sa.literal(as_of, Timestamp),
+    ).where(rows.c.value.isnot(None), rows.c.subject_id.isnot(None))
+    columns = ["trait_id", "trait", "entity", "subject_id", "value_type", target, "run_id", "as_of"]
+    connection.execute(trait_values.delete().where(trait_values.c.trait_id == trait_id))
+    connection.execute(trait_values.insert().from_select(columns, query))
+    count = sa.select(sa.func.count()).select_from(trait_values).where(trait_values.c.trait_id == trait_id)
+    return int(connection.execute(count).scalar_one())
+
+
+def write_members(
+    connection: sa.Connection, audience: Any, audience_id: str, members: sa.Table, run_id: str, as_of: Any
+) -> tuple[int, int, int]:
+    """Replace an audience's members by the rows of `members` and record entries and exits.
+
+    Returns (size, entered, exited). Open history rows are those with no
+    exited_at; a member keeps one open row for as long as it stays.
+    """
+    history = membership_history
+    open_rows = sa.select(history.c.subject_id).where(history.c.audience_id == audience_id, history.c.exited_at.is_(None))
+    entering = sa.select(members.c.subject_id).where(members.c.subject_id.not_in(open_rows))
+    leaving = history.c.subject_id.not_in(sa.select(members.c.subject_id))
+    count = lambda query: int(connection.execute(sa.select(sa.func.count()).select_from(query.subquery())).scalar_one())  # noqa: E731
+    size = count(sa.select(members.c.subject_id))
+    entered = count(entering)
+    exited = count(open_rows.where(leaving))
+
+    connection.execute(
+        history.insert().from_select(
+            ["audience_id", "subject_id", "entered_at", "entered_run"],
+            sa.select(
+                sa.literal(audience_id, sa.Text), members.c.subject_id, sa.literal(as_of, Timestamp), sa.literal(run_id, sa.Text)
+            ).where(members.c.subject_id.not_in(open_rows)),
+        )
+    )
+    connection.execute(
+        history.update()
+        .where(history.c.audience_id == audience_id, history.c.exited_at.is_(None), leaving)
+        .values(exited_at=as_of, exited_run=run_id)
+    )
+    connection.execute(audience_members.delete().where(audience_members.c.audience_id == audience_id))
+    connection.execute(
+        audience_members.insert().from_select(
+            ["audience_id", "audience", "subject_id", "holdout", "run_id", "as_of"],
+            sa.select(
+                sa.literal(audience_id, sa.Text),
+                sa.literal(audience.name, sa.Text),
+                members.c.subject_id,
+                members.c.holdout,
+                sa.literal(run_id, sa.Text),
+                sa.literal(as_of, Timestamp),
+            ),
+        )
+    )
+    return size, entered, exited
+
+
+def stored_size(connection: sa.Connection, audience_id: str) -> int | None:
+    """Members of an audience as last stored, or None when the results tables do not exist yet."""
+    try:
+        query = sa.select(sa.func.count()).select_from(audience_members).where(audience_members.c.audience_id == audience_id)
+        return int(connection.execute(query).scalar_one())
+    except sa.exc.DBAPIError:
+        return None

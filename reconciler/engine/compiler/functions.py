@@ -361,3 +361,20 @@ def _md5_default(element, compiler, **kw):
 @compiles(Md5Hex, "trino")
 def _md5_trino(element, compiler, **kw):
     return f"lower(to_hex(md5(to_utf8({compiler.process(element.text, **kw)}))))"
+
+
+# --------------------------------------------------------------------------- temporary tables
+
+class CreateTempTableAs(sa.sql.expression.Executable, sa.sql.expression.ClauseElement):
+    """CREATE TEMPORARY TABLE name AS SELECT ...: a result computed once and read several times."""
+
+    inherit_cache = False
+
+    def __init__(self, name: str, query: Any):
+        self.name = name
+        self.query = query
+
+
+@compiles(CreateTempTableAs)
+def _create_temp_default(element, compiler, **kw):
+    return f"CREATE TEMPORARY TABLE {compiler.preparer.quote(element.name)} AS {compiler.process(element.query, **kw)}"
