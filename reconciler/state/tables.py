@@ -8,10 +8,9 @@ when it shipped. A test checks that both agree.
 from __future__ import annotations
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import JSONB
 
-# JSONB on PostgreSQL, JSON text elsewhere.
-Json = sa.JSON().with_variant(JSONB(), "postgresql")
+# Plain JSON, not JSONB, on PostgreSQL: it keeps the key order of normalised specs for display.
+Json = sa.JSON()
 Time = sa.DateTime(timezone=True)
 
 metadata = sa.MetaData()

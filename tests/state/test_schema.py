@@ -15,31 +15,7 @@ from reconciler.state import tables as state_tables
 from reconciler.state.schema import HEAD_VERSION, migrate
 from reconciler.state.writer import apply_changes
 
-from .helpers import V1_TABLES, V2_TABLES, apply, audit, change, dump_tables, engine_for
-
-def build_version_1_store(url: str) -> None:
-    """Create a store at schema version 1 holding resources, history, a tombstone, an audit row and a lock."""
-    engine = engine_for(url)
-    with engine.begin() as connection:
-        migrate(connection, target=1)
-        connection.execute(
-            sa.insert(state_tables.meta).values(
-                id=1, lineage=str(uuid.uuid4()), serial=0, hmac_key=secrets.token_bytes(32), created_at=records.utc_now()
-            )
-        )
-        lineage = connection.execute(sa.select(state_tables.meta.c.lineage)).scalar()
-        first = [change("create", "audience.vip", size=1), change("create", "destination.crm", url="https://crm")]
-        apply_changes(connection, 0, lineage, first, audit(), "test")
-        second = [change("update", "audience.vip", size=2), change("delete", "destination.crm")]
-        apply_changes(connection, 1, lineage, second, audit("bob"), "test")
-        connection.execute(
-            sa.insert(state_tables.locks).values(
-                name="run", id=str(uuid.uuid4()), holder="bob@elsewhere", operation="run",
-                host="elsewhere", pid=4242, since=records.utc_now(),
-            )
-        )
-    engine.dispose()
-
+from .helpers import V1_TABLES, V2_TABLES, apply, audit, build_version_1_store, change, dump_tables, engine_for
 
 def set_version(url: str, revision: str) -> None:
     engine = engine_for(url)

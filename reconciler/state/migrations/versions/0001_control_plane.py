@@ -6,14 +6,13 @@ Revises:
 
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects.postgresql import JSONB
 
 revision = "0001"
 down_revision = None
 branch_labels = None
 depends_on = None
 
-Json = sa.JSON().with_variant(JSONB(), "postgresql")
+Json = sa.JSON()
 Time = sa.DateTime(timezone=True)
 
 

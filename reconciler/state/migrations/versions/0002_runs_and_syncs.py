@@ -6,7 +6,6 @@ Revises: 0001
 
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects.postgresql import JSONB
 
 revision = "0002"
 down_revision = "0001"
@@ -14,7 +13,7 @@ branch_labels = None
 depends_on = None
 
 Time = sa.DateTime(timezone=True)
-Json = sa.JSON().with_variant(JSONB(), "postgresql")
+Json = sa.JSON()
 COUNTS = (
     "entered",
     "exited",
