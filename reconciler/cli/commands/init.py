@@ -66,8 +66,6 @@ def project_name(folder_name: str) -> str:
 
 
 def _refuse_unless_empty(directory: Path) -> None:
-    if directory.exists() and not directory.is_dir():
-        raise UsageError(f"{directory} exists and is not a folder", hint="Choose another name for the new project.")
     if directory.is_dir() and any(directory.iterdir()):
         raise UsageError(
             f"{directory} already exists and is not empty; init never overwrites files",
