@@ -166,13 +166,12 @@ def _change_for(
             after_hash=resource.spec_hash,
             source_file=resource.source_file,
         )
-    before_hash = spec_hash(record.spec)
-    fields = _field_changes(record.spec, resource.spec)
     secret_notes = _secret_notes(resource.spec, record, env, digest)
     rotated = [path for path, note in secret_notes.items() if note == secrets.SENSITIVE_CHANGED]
-    if before_hash == resource.spec_hash and not rotated and moved_from is None:
+    if record.spec == resource.spec and not rotated and moved_from is None:
         return None
-    fields = _add_secret_notes(fields, resource.spec, secret_notes)
+    before_hash = spec_hash(record.spec)
+    fields = _add_secret_notes(_field_changes(record.spec, resource.spec), resource.spec, secret_notes)
     action, reason = _classify(record.spec, resource.spec, moved_from, fields, rotated)
     return ResourceChange(
         address=resource.address,

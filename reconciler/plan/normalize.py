@@ -20,6 +20,7 @@ after an apply is empty. The rules, applied to every model generically:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from datetime import datetime
@@ -62,22 +63,32 @@ def spec_hash(normalized: dict[str, Any]) -> str:
 
 def _normalize_model(model: BaseModel) -> dict[str, Any]:
     result: dict[str, Any] = {}
-    for name, info in type(model).model_fields.items():
+    for name, key, is_set in _fields_of(type(model)):
         value = _normalize_value(getattr(model, name))
-        if _is_absent(value):
+        if value is None or (not value and isinstance(value, (list, dict))):
             continue
-        extra = info.json_schema_extra
-        if isinstance(extra, dict) and extra.get(SET_MARKER) and isinstance(value, list):
+        if is_set and isinstance(value, list):
             value = _as_set(value)
-        result[info.alias or name] = value
+        result[key] = value
     return dict(sorted(result.items()))
 
 
+@functools.cache
+def _fields_of(model_class: type[BaseModel]) -> tuple[tuple[str, str, bool], ...]:
+    """(attribute, YAML key, is a set) of each field; read once per model class."""
+    fields = []
+    for name, info in model_class.model_fields.items():
+        extra = info.json_schema_extra
+        fields.append((name, info.alias or name, isinstance(extra, dict) and bool(extra.get(SET_MARKER))))
+    return tuple(fields)
+
+
 def _normalize_value(value: Any) -> Any:
+    kind = type(value)
+    if kind is str or kind is bool or kind is int or value is None:
+        return value
     if isinstance(value, BaseModel):
         return _normalize_model(value)
-    if isinstance(value, bool) or value is None:
-        return value
     if isinstance(value, str):
         return str(value)  # drop str subclasses such as Duration
     if isinstance(value, Decimal):

@@ -117,12 +117,14 @@ def mask_url(text: str, *, host_only: bool) -> str:
 
 
 def masked(normalized: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    """A copy of a normalised resource safe to print and to save in a plan file."""
-    if normalized is None:
-        return None
+    """A normalised resource safe to print and to save in a plan file.
+
+    Only destinations have anything to mask, and they come back as a copy;
+    every other resource comes back as it is, so callers must not modify it.
+    """
+    if normalized is None or normalized.get("kind") != "Destination":
+        return normalized
     result = _deep_copy(normalized)
-    if result.get("kind") != "Destination":
-        return result
     spec = result.get("spec", {})
     if isinstance(spec.get("url"), str):
         spec["url"] = mask_url(spec["url"], host_only=spec.get("type") == "webhook")
