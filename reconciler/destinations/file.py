@@ -118,14 +118,18 @@ class FileAdapter(DestinationAdapter):
                 hint="Check that the folder exists and is writable, or change `path:` in the destination spec.",
             ) from error
         stream = os.fdopen(handle, "w", encoding="utf-8", newline="")
-        final = self.changes_path(audience)
-        # A run that sends twice (pending changes first, then new ones) keeps one changes file.
-        if final.exists():
-            with final.open(encoding="utf-8", newline="") as previous:
-                shutil.copyfileobj(previous, stream)
-        elif self.format == "csv":
-            csv.writer(stream, lineterminator="\n").writerow(CHANGE_COLUMNS)
         self._staged[audience] = (stream, Path(name))
+        final = self.changes_path(audience)
+        try:
+            # A run that sends twice (pending changes first, then new ones) keeps one changes file.
+            if final.exists():
+                with final.open(encoding="utf-8", newline="") as previous:
+                    shutil.copyfileobj(previous, stream)
+            elif self.format == "csv":
+                csv.writer(stream, lineterminator="\n").writerow(CHANGE_COLUMNS)
+        except OSError as error:
+            self.close()
+            raise TransientError(f"{self.describe()}: cannot write the changes file: {error.strerror or error}") from error
         return stream
 
     def _write_change(self, stream: IO[str], change: Change) -> None:

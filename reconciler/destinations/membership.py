@@ -19,7 +19,7 @@ import sqlalchemy as sa
 
 ALL_VALUES_LIMIT = 3
 _SIG_SEPARATOR = "\x1f"
-_MISSING = "\x00"
+_MISSING = "\x1e"  # a value no trait holds in practice; PostgreSQL text refuses NUL
 
 audience_members = sa.table(
     "personas_audience_members",

@@ -300,7 +300,12 @@ def _insert(
         sa.literal(at, sa.DateTime),
     )
     columns = [c.name for c in outbox.columns]
-    return connection.execute(sa.insert(outbox).from_select(columns, rows)).rowcount
+    connection.execute(sa.insert(outbox).from_select(columns, rows))
+    # Counted, not taken from rowcount: some drivers report -1 for INSERT ... SELECT.
+    inserted = sa.select(sa.func.count()).select_from(outbox).where(
+        pair_filter(outbox, pair.audience_id, pair.destination_id), outbox.c.seq > base
+    )
+    return int(connection.execute(inserted).scalar_one())
 
 
 def _in_snapshot(pair: Pair, snap: Any, value: sa.ColumnElement[Any]) -> sa.ColumnElement[bool]:

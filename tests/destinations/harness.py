@@ -250,13 +250,16 @@ class Workspace:
         """(profile_id, identifier_type, identifier_value, last_seen day of March 2024); replaces the values given."""
         from reconciler.engine import layout
 
+        table = layout.identifiers
         with self.warehouse() as wh, wh.engine.begin() as connection:
-            for profile, kind, value, day in rows:
-                seen = datetime(2024, 3, day)
-                connection.execute(sa.delete(layout.identifiers).where(
-                    layout.identifiers.c.identifier_type == kind, layout.identifiers.c.identifier_value == value))
-                connection.execute(sa.insert(layout.identifiers).values(
-                    profile_id=profile, identifier_type=kind, identifier_value=value, first_seen=seen, last_seen=seen))
+            for kind in {row[1] for row in rows}:
+                values = [row[2] for row in rows if row[1] == kind]
+                connection.execute(sa.delete(table).where(table.c.identifier_type == kind, table.c.identifier_value.in_(values)))
+            connection.execute(sa.insert(table), [
+                {"profile_id": profile, "identifier_type": kind, "identifier_value": value,
+                 "first_seen": datetime(2024, 3, day), "last_seen": datetime(2024, 3, day)}
+                for profile, kind, value, day in rows
+            ])
 
     def delete_identifier(self, kind: str, value: str) -> None:
         from reconciler.engine import layout
