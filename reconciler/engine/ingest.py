@@ -27,6 +27,7 @@ import sqlalchemy as sa
 from reconciler.engine import layout
 from reconciler.engine.bulk import create_temp_table, load_rows
 from reconciler.engine.identity import IdentifierExtractor, ResolveSummary, resolve, suppression_text
+from reconciler.engine.ingest_duckdb import stage_file
 from reconciler.engine.messages import MalformedMessage, parse_message
 from reconciler.engine.warehouse import Warehouse
 from reconciler.errors import UsageError, WarehouseError
@@ -110,13 +111,19 @@ def ingest_files(
     started = _utcnow()
 
     with warehouse.engine.begin() as connection:
-        suppressed = _suppression_filter(connection, extractor, digest)
+        is_suppressed = _suppression_filter(connection, extractor, digest)
         batch_seq = connection.execute(sa.select(layout.batch_seq.next_value())).scalar_one()
         summary = IngestSummary(batch_seq=batch_seq, files=[str(path) for path in paths])
-        loader = _stage_loader(connection)
-        for chunk, quarantined in _read_chunks(paths, summary, suppressed, progress, chunk_size):
-            loader(chunk)
-            _quarantine(connection, batch_seq, quarantined, summary)
+        stager = _Stager(connection, summary, is_suppressed, chunk_size)
+        for path in paths:
+            if warehouse.dialect == "duckdb" and is_suppressed is None:
+                stage_columns = [name for name, _ in _STAGE_COLUMNS]
+                accepted = stage_file(connection, path, _STAGE, stage_columns, stager.add, progress)
+                summary.read += accepted
+            else:
+                for line_number, raw in _lines(path, progress):
+                    stager.add(path, line_number, raw)
+        stager.flush()
         summary.stored = _copy_new_messages(connection, batch_seq, _utcnow(), warehouse.dialect)
         summary.duplicates = summary.read - summary.stored - summary.quarantined - summary.suppressed
         _record_batch(connection, summary, started)
@@ -155,36 +162,45 @@ def _suppression_filter(
     return is_suppressed
 
 
-def _read_chunks(
-    paths: list[Path],
-    summary: IngestSummary,
-    is_suppressed: Callable[[dict[str, Any]], bool] | None,
-    progress: Callable[[int], None] | None,
-    chunk_size: int,
-) -> Iterator[tuple[list[dict[str, Any]], list[_Quarantined]]]:
-    """Yield staged rows and quarantined lines in chunks of about `chunk_size` lines."""
-    rows: list[dict[str, Any]] = []
-    quarantined: list[_Quarantined] = []
-    for path in paths:
-        for line_number, raw in _lines(path, progress):
-            summary.read += 1
-            try:
-                message = _decode(raw)
-                row = parse_message(message)
-            except MalformedMessage as error:
-                text = raw.decode("utf-8", errors="replace")
-                quarantined.append(_Quarantined(str(path), line_number, text, str(error)))
-                continue
-            if is_suppressed is not None and is_suppressed(message):
-                summary.suppressed += 1
-                continue
+class _Stager:
+    """Checks lines in Python and sends them, in chunks, to the staging table or the quarantine."""
+
+    def __init__(
+        self,
+        connection: sa.Connection,
+        summary: IngestSummary,
+        is_suppressed: Callable[[dict[str, Any]], bool] | None,
+        chunk_size: int,
+    ) -> None:
+        self.connection = connection
+        self.summary = summary
+        self.is_suppressed = is_suppressed
+        self.chunk_size = chunk_size
+        self.rows: list[tuple[Any, ...]] = []
+        self.quarantined: list[_Quarantined] = []
+        create_temp_table(connection, _STAGE, _STAGE_COLUMNS)
+
+    def add(self, path: Path, line_number: int, raw: bytes) -> None:
+        self.summary.read += 1
+        try:
+            message = _decode(raw)
+            row = parse_message(message)
+        except MalformedMessage as error:
+            text = raw.decode("utf-8", errors="replace")
+            self.quarantined.append(_Quarantined(str(path), line_number, text, str(error)))
+        else:
+            if self.is_suppressed is not None and self.is_suppressed(message):
+                self.summary.suppressed += 1
+                return
             row["line_hash"] = hashlib.md5(raw, usedforsecurity=False).hexdigest()
-            rows.append(row)
-            if len(rows) + len(quarantined) >= chunk_size:
-                yield rows, quarantined
-                rows, quarantined = [], []
-    if rows or quarantined:
-        yield rows, quarantined
+            self.rows.append(tuple(row[name] for name, _ in _STAGE_COLUMNS))
+        if len(self.rows) + len(self.quarantined) >= self.chunk_size:
+            self.flush()
+
+    def flush(self) -> None:
+        load_rows(self.connection, _STAGE, _STAGE_COLUMNS, self.rows)
+        _quarantine(self.connection, self.summary, self.quarantined)
+        self.rows, self.quarantined = [], []
 
 
 def _decode(raw: bytes) -> Any:
@@ -226,7 +242,7 @@ def _report(progress: Callable[[int], None], position: int, reported: int) -> in
     return max(position, reported)
 
 
-def _quarantine(connection: sa.Connection, batch_seq: int, lines: list[_Quarantined], summary: IngestSummary) -> None:
+def _quarantine(connection: sa.Connection, summary: IngestSummary, lines: list[_Quarantined]) -> None:
     if not lines:
         return
     now = _utcnow()
@@ -234,7 +250,7 @@ def _quarantine(connection: sa.Connection, batch_seq: int, lines: list[_Quaranti
         layout.quarantine.insert(),
         [
             {
-                "batch_seq": batch_seq,
+                "batch_seq": summary.batch_seq,
                 "file": line.file,
                 "line_number": line.line_number,
                 "raw_line": line.raw_line,
@@ -263,17 +279,6 @@ def _record_batch(connection: sa.Connection, summary: IngestSummary, started: da
             suppressed=summary.suppressed,
         )
     )
-
-
-def _stage_loader(connection: sa.Connection) -> Callable[[list[dict[str, Any]]], None]:
-    """Create the batch's staging table and return a function that appends a chunk to it."""
-    create_temp_table(connection, _STAGE, _STAGE_COLUMNS)
-    names = [column for column, _ in _STAGE_COLUMNS]
-
-    def load(rows: list[dict[str, Any]]) -> None:
-        load_rows(connection, _STAGE, _STAGE_COLUMNS, [tuple(row[name] for name in names) for row in rows])
-
-    return load
 
 
 def _copy_new_messages(connection: sa.Connection, batch_seq: int, now: datetime, dialect: str) -> int:

@@ -188,7 +188,14 @@ def _create_engine(url: sa.URL, project: ProjectLike) -> sa.Engine:
     database = url.database or ":memory:"
     if database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)
-    return sa.create_engine(url, connect_args={"config": duckdb_config(project)})
+    engine = sa.create_engine(url, connect_args={"config": duckdb_config(project)})
+    sa.event.listen(engine, "connect", _quiet_duckdb)
+    return engine
+
+
+def _quiet_duckdb(dbapi_connection: Any, _record: Any) -> None:
+    # DuckDB draws its own progress bar on stdout, which belongs to the CLI.
+    dbapi_connection.execute("SET enable_progress_bar = false")
 
 
 def duckdb_config(project: ProjectLike) -> dict[str, Any]:
