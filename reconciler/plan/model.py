@@ -62,7 +62,12 @@ class Downstream:
 
 @dataclass(frozen=True)
 class ResourceChange:
-    """What happens to one address. `before`/`after` are masked normalised specs."""
+    """What happens to one address. `before`/`after` are masked normalised specs.
+
+    `held_members` is set on deletes of audiences and destinations: for each
+    audience/destination pair, the members the destination held after the
+    last sync, whose exits the next run sends.
+    """
 
     address: str
     action: str
@@ -77,6 +82,7 @@ class ResourceChange:
     changed_fields: tuple[FieldChange, ...] = ()
     downstream: Downstream = field(default_factory=Downstream)
     source_file: str | None = None
+    held_members: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -93,6 +99,7 @@ class ResourceChange:
             "after_hash": self.after_hash,
             "changed_fields": [change.to_dict() for change in self.changed_fields],
             "downstream": self.downstream.to_dict(),
+            "held_members": dict(self.held_members),
         }
 
     @classmethod
@@ -111,6 +118,7 @@ class ResourceChange:
             changed_fields=tuple(FieldChange.from_dict(item) for item in data.get("changed_fields", [])),
             downstream=Downstream.from_dict(data.get("downstream")),
             source_file=data.get("source_file"),
+            held_members=dict(data.get("held_members") or {}),
         )
 
     def fingerprint(self) -> tuple[Any, ...]:

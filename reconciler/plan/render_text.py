@@ -88,6 +88,8 @@ def change_lines(change: ResourceChange, style: Style = _plain) -> list[str]:
         lines.append("      " + field_line(field.path, field.before, field.after, field.note, style))
     if change.downstream:
         lines.append(f"      downstream: {downstream_text(change.downstream)}")
+    for pair, members in change.held_members.items():
+        lines.append(f"      {pair} holds {members:,} members; the next run sends their exits")
     return lines
 
 

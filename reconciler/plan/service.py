@@ -6,6 +6,7 @@ never applied reads as empty, and on SQLite its file is not created.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -52,4 +53,28 @@ def make_plan(
         targets=targets,
         excludes=excludes,
     )
+    if snapshot.lineage is not None:
+        plan = with_held_members(plan, store)
     return plan, desired
+
+
+def with_held_members(plan: Plan, store: Any) -> Plan:
+    """Add to each delete of an audience or destination the members its destinations hold, from the last syncs."""
+    changes = []
+    for change in plan.resource_changes:
+        if change.action == "delete" and change.kind in ("Audience", "Destination"):
+            held = _held_members(store, change.kind, change.name)
+            if held:
+                change = dataclasses.replace(change, held_members=held)
+        changes.append(change)
+    return dataclasses.replace(plan, resource_changes=tuple(changes))
+
+
+def _held_members(store: Any, kind: str, name: str) -> dict[str, int]:
+    """{"audience.a -> destination.d": members} from the newest sync of each pair involving `name`."""
+    records = store.syncs(audience=name, limit=None) if kind == "Audience" else store.syncs(destination=name, limit=None)
+    held: dict[str, int] = {}
+    for record in records:  # newest first
+        pair = f"audience.{record.audience} -> destination.{record.destination}"
+        held.setdefault(pair, record.members)
+    return {pair: members for pair, members in sorted(held.items()) if members}

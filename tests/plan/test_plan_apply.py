@@ -348,3 +348,41 @@ def test_lock_held_fails_at_once_naming_the_holder(project):
     assert result.exit_code == 1
     assert result.stderr.startswith("Error: ")
     assert "apply" in result.stderr
+
+
+def test_deleting_an_audience_lists_the_members_destinations_hold(project):
+    from datetime import datetime, timezone
+
+    from reconciler.state.records import SyncRecord
+
+    project.write("audiences/buyers.yaml", BUYERS.replace(
+        "  include: {trait: orders, gt: 0}\n",
+        "  include: {trait: orders, gt: 0}\n  destinations: [{destination: exports, identifier: email}]\n",
+    ))
+    project.write("traits/orders.yaml", orders())
+    project.write("destinations/exports.yaml", "apiVersion: personas/v1\nkind: Destination\nmetadata: {name: exports}\nspec: {type: file, path: out}\n")
+    apply(project)
+    store = project.store()
+    try:
+        ids = {address: record.id for address, record in store.read().resources.items()}
+        at = datetime(2026, 3, 1, tzinfo=timezone.utc)
+        for run_id, members in (("run-1", 90), ("run-2", 1234)):
+            store.start_run(run_id, at, [])
+            store.record_sync(SyncRecord(
+                run_id=run_id, audience="buyers", audience_id=ids["audience.buyers"], destination="exports",
+                destination_id=ids["destination.exports"], started_at=at, finished_at=at, status="ok", members=members,
+            ))
+            store.finish_run(run_id, "ok", [])
+    finally:
+        store.close()
+    project.remove("audiences/buyers.yaml")
+    result = project.run("plan")
+    assert result.stdout == (
+        "To delete (1):\n"
+        "  - audience.buyers  (audiences/buyers.yaml)\n"
+        "      no longer in the specs (last applied from audiences/buyers.yaml)\n"
+        "      downstream: feeding destination.exports\n"
+        "      audience.buyers -> destination.exports holds 1,234 members; the next run sends their exits\n"
+        "\n"
+        "Plan: 0 to create, 0 to update, 0 to replace, 1 to delete, 0 to move.\n"
+    )
