@@ -361,7 +361,7 @@ class AudienceChecker:
         where = "wrap it in any_user, all_users or no_user" if level == "account" else "test it in an account audience"
         self.project.report(
             self.located, path, "entity-mismatch",
-            f"{other.address} is a {entity}-level {other.model.kind.lower()}, but this condition is at {level} level",
+            f"{other.address} is {_a(entity)} {entity}-level {other.model.kind.lower()}, but this condition is at {level} level",
             f"Use {_a(level)} {level}-level {other.model.kind.lower()}, or {where}.",
         )
 
@@ -374,7 +374,8 @@ class AudienceChecker:
             if trait is not None and trait.model.spec.entity != entity:
                 self.project.report(
                     self.located, [*path, "traits", index], "entity-mismatch",
-                    f"{trait.address} is a {trait.model.spec.entity}-level trait, but this audience's members are {entity}s",
+                    f"{trait.address} is {_a(trait.model.spec.entity)} {trait.model.spec.entity}-level trait, "
+                    f"but this audience's members are {entity}s",
                     f"Send {entity}-level traits only.",
                 )
 
@@ -535,7 +536,7 @@ def _strings(value: Any, path: Path_) -> Iterator[tuple[Path_, str]]:
 
 
 def _a(word: str) -> str:
-    return "an" if word[:1] in "aeiou" else "a"
+    return "an" if word[:1] in "aeio" else "a"  # "a user", "an account", "an audience"
 
 
 def _place(located: Located) -> str:
