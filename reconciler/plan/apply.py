@@ -212,14 +212,17 @@ def applied_changes(
             )
             continue
         resource = desired.resources[change.address]
-        changes.append(
-            AppliedChange(
-                action=change.action, address=change.address, kind=resource.kind, name=resource.name,
-                spec=resource.spec, spec_hash=resource.spec_hash, previous_address=change.previous_address,
-                protected=resource.protected, previous_names=list(resource.previous_names),
-                source_file=resource.source_file, secret_hashes=dict(secret_hashes.get(change.address, {})),
-            )
+        fields = dict(
+            address=change.address, kind=resource.kind, name=resource.name, spec=resource.spec,
+            spec_hash=resource.spec_hash, protected=resource.protected, previous_names=list(resource.previous_names),
+            source_file=resource.source_file, secret_hashes=dict(secret_hashes.get(change.address, {})),
         )
+        if change.action == "replace" and change.previous_address:
+            # A rename that also needs a replace: move first, so the history links both names, then replace.
+            changes.append(AppliedChange(action="move", previous_address=change.previous_address, **fields))
+            changes.append(AppliedChange(action="replace", **fields))
+            continue
+        changes.append(AppliedChange(action=change.action, previous_address=change.previous_address, **fields))
     if plan.identity_change is not None:
         identity = plan.identity_change
         changes.append(

@@ -386,3 +386,27 @@ def test_deleting_an_audience_lists_the_members_destinations_hold(project):
         "\n"
         "Plan: 0 to create, 0 to update, 0 to replace, 1 to delete, 0 to move.\n"
     )
+
+
+def test_rename_with_an_entity_change_is_a_replace(project):
+    project.write("traits/orders.yaml", orders())
+    apply(project)
+    project.remove("traits/orders.yaml")
+    project.write(
+        "traits/purchases.yaml",
+        "apiVersion: personas/v1\nkind: Trait\nmetadata: {name: purchases, previous_names: [orders]}\n"
+        "spec: {entity: account, type: event_counter, event: Order Completed, window: 30d}\n",
+    )
+    result = project.run("plan")
+    assert "  -/+ trait.orders -> trait.purchases  (traits/purchases.yaml)\n" in result.stdout
+    assert "Plan: 0 to create, 0 to update, 1 to replace, 0 to delete, 0 to move." in result.stdout
+    apply(project)
+    store = project.store()
+    try:
+        snapshot = store.read()
+        history = store.history("trait.purchases")
+    finally:
+        store.close()
+    assert list(snapshot.resources) == ["trait.purchases"]
+    assert [version.action for version in history][-2:] == ["move", "replace"]
+    assert project.run("plan", "--detailed-exitcode").exit_code == 0
