@@ -1,0 +1,103 @@
+"""`personas ingest FILE...`: load Segment-spec JSON Lines (plain or gzip) into the warehouse."""
+
+from __future__ import annotations
+
+import sys
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any
+
+import click
+
+from reconciler.cli import AppContext, pass_app
+
+
+@click.command("ingest")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--no-resolve", is_flag=True, help="Store the messages but leave identity resolution to the next ingest or run.")
+@pass_app
+def command(app: AppContext, files: tuple[Path, ...], no_resolve: bool) -> int:
+    """Load FILES of Segment-spec messages, one JSON object per line, plain or gzip.
+
+    All FILES form one ingest batch. Messages are deduplicated by messageId
+    (ingesting a file again stores nothing new); malformed lines are kept in
+    the personas_quarantine table with the reason; messages carrying an
+    erased identifier are dropped. Identities of the new messages are then
+    resolved, unless --no-resolve.
+    """
+    from reconciler.engine.ingest import ingest_files
+    from reconciler.engine.warehouse import open_warehouse
+
+    project = app.load_project()
+    digest = _StateDigest(project)
+    total = sum(path.stat().st_size for path in files)
+    try:
+        with open_warehouse(project) as warehouse, _progress_bar(total) as bar:
+            summary = ingest_files(
+                warehouse,
+                files,
+                resolve_identities=not no_resolve,
+                digest=digest,
+                progress=bar.update if bar is not None else None,
+            )
+    finally:
+        digest.close()
+    for line in summary_lines(summary):
+        app.console.print(line)
+    return 0
+
+
+def summary_lines(summary: Any) -> list[str]:
+    """The ingest report, as printed: counts, quarantine reasons, then identity resolution."""
+    files = "1 file" if len(summary.files) == 1 else f"{len(summary.files)} files"
+    counts = [
+        ("read", summary.read),
+        ("stored", summary.stored),
+        ("duplicates", summary.duplicates),
+        ("quarantined", summary.quarantined),
+        ("suppressed", summary.suppressed),
+    ]
+    width = max(len(f"{count:,}") for _, count in counts)
+    lines = [f"Ingested {files} as batch {summary.batch_seq}:"]
+    lines += [f"  {name:<12}{count:>{width},}" for name, count in counts]
+    for reason, count in sorted(summary.quarantine_reasons.items(), key=lambda item: (-item[1], item[0])):
+        lines.append(f"    {count:>{width},}  {reason}")
+    if summary.quarantined:
+        lines.append("Quarantined lines are kept with their reason in the personas_quarantine table.")
+    resolution = summary.resolution
+    if resolution is None:
+        lines.append("Identity resolution skipped (--no-resolve): the next ingest or run resolves these messages.")
+    else:
+        kind = " (full: the identity rules changed)" if resolution.full else ""
+        lines.append(
+            f"Identity resolution{kind}: {resolution.messages:,} messages, {resolution.profiles_created:,} profiles created, "
+            f"{resolution.merges:,} merges, {resolution.refused_merges:,} merges refused, "
+            f"{resolution.unlinked:,} messages without a usable identifier."
+        )
+    return lines
+
+
+def _progress_bar(total: int):
+    """A progress bar on stderr when it is a terminal; nothing otherwise."""
+    if not sys.stderr.isatty():
+        return nullcontext(None)
+    return click.progressbar(length=total, label="Ingesting", file=sys.stderr, show_eta=True)
+
+
+class _StateDigest:
+    """The state store's keyed HMAC, opened only if the warehouse holds suppressed identifiers."""
+
+    def __init__(self, project: Any) -> None:
+        self.project = project
+        self.store: Any = None
+
+    def __call__(self, text: str) -> str:
+        if self.store is None:
+            from reconciler.state import open_store
+
+            self.store = open_store(self.project.resolve_url(self.project.settings.state))
+        return self.store.secret_digest(text)
+
+    def close(self) -> None:
+        if self.store is not None:
+            self.store.close()
