@@ -9,13 +9,13 @@ candidates, and `all` / `any` are plain AND / OR.
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.sql.expression import ColumnElement
 
 from reconciler.engine.compiler.context import Context
+from reconciler.engine.compiler.functions import AddSeconds
 from reconciler.engine.compiler.operators import value_predicate
 from reconciler.engine.compiler.traits import event_filter
 from reconciler.spec import models as m
@@ -128,7 +128,7 @@ def _sequence(ctx: Context, condition: m.SequenceCondition, entity: str, subject
         ).subquery()
         tests = [marked.c.kind == 0, marked.c.previous_ts.isnot(None)]
         if step.within is not None:
-            tests.append(marked.c.ts <= marked.c.previous_ts + sa.literal(timedelta(seconds=step.within.seconds), sa.Interval()))
+            tests.append(marked.c.ts <= AddSeconds(marked.c.previous_ts, step.within.seconds))
         reached = sa.select(marked.c.subject_id, marked.c.ts, marked.c.message_id).where(*tests)
     final = reached.subquery()
     return subject.in_(sa.select(final.c.subject_id))

@@ -378,3 +378,40 @@ class CreateTempTableAs(sa.sql.expression.Executable, sa.sql.expression.ClauseEl
 @compiles(CreateTempTableAs)
 def _create_temp_default(element, compiler, **kw):
     return f"CREATE TEMPORARY TABLE {compiler.preparer.quote(element.name)} AS {compiler.process(element.query, **kw)}"
+
+
+class AddSeconds(ColumnElement):
+    """A timestamp expression moved by a whole number of seconds (a literal, not a bind)."""
+
+    type = sa.DateTime()
+    inherit_cache = False
+
+    def __init__(self, timestamp: Any, seconds: int):
+        self.timestamp = timestamp
+        self.seconds = int(seconds)
+
+
+@compiles(AddSeconds)
+def _add_seconds_default(element, compiler, **kw):
+    return f"({compiler.process(element.timestamp, **kw)} + INTERVAL '{element.seconds}' SECOND)"
+
+
+@compiles(AddSeconds, "duckdb")
+@compiles(AddSeconds, "postgresql")
+def _add_seconds_interval(element, compiler, **kw):
+    return f"({compiler.process(element.timestamp, **kw)} + {element.seconds} * INTERVAL '1 second')"
+
+
+@compiles(AddSeconds, "trino")
+def _add_seconds_trino(element, compiler, **kw):
+    return f"date_add('second', {element.seconds}, {compiler.process(element.timestamp, **kw)})"
+
+
+@compiles(AddSeconds, "snowflake")
+def _add_seconds_snowflake(element, compiler, **kw):
+    return f"DATEADD(second, {element.seconds}, {compiler.process(element.timestamp, **kw)})"
+
+
+@compiles(AddSeconds, "databricks")
+def _add_seconds_databricks(element, compiler, **kw):
+    return f"timestampadd(SECOND, {element.seconds}, {compiler.process(element.timestamp, **kw)})"
