@@ -160,7 +160,7 @@ def compare(database: Path) -> list[dict]:
     return rows
 
 
-# Where personas_trait_values keeps a value of each type, read for comparison.
+# The personas_trait_values column holding each value type, read for comparison.
 _ENGINE_VALUE = {
     "number": "value_number",
     "string": "value_text",
@@ -181,11 +181,13 @@ def _compare_row(connection, kind: str, name: str, engine: str, hand: str, diffe
     return row
 
 
-def print_steps(steps: list[Step]) -> None:
-    print(f"{'step':<10} {'wall s':>9} {'peak MB':>9}  note")
-    for step in steps:
-        status = "" if step.exit_code == 0 else f"FAILED (exit {step.exit_code}): "
-        print(f"{step.name:<10} {step.seconds:>9.1f} {step.peak_mb:>9.0f}  {status}{step.note.splitlines()[-1] if step.note else ''}")
+STEP_HEADER = f"{'step':<10} {'wall s':>9} {'peak MB':>9}  note"
+
+
+def format_step(step: Step) -> str:
+    status = "" if step.exit_code == 0 else f"FAILED (exit {step.exit_code}): "
+    note = step.note if step.exit_code != 0 else (step.note.splitlines() or [""])[-1]
+    return f"{step.name:<10} {step.seconds:>9.1f} {step.peak_mb:>9.0f}  {status}{note}"
 
 
 def print_comparison(rows: list[dict]) -> int:
@@ -230,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"personas engine benchmark: {arguments.events:,} events, seed {arguments.seed}, "
           f"{os.cpu_count()} cores, DuckDB memory_limit {arguments.memory_limit}, threads {arguments.threads}")
-    print(f"work folder: {workdir}\n")
+    print(f"work folder: {workdir}\n", flush=True)
     plan = [
         ("generate", [python, str(HERE / "generate_events.py"), "--events", str(arguments.events),
                       "--seed", str(arguments.seed), "--out", str(events_file)]),
@@ -242,16 +244,16 @@ def main(argv: list[str] | None = None) -> int:
                       "--memory-limit", arguments.memory_limit, "--threads", str(arguments.threads)]),
     ]
     steps = []
+    print(STEP_HEADER, flush=True)
     for name, command in plan:
         if name == "generate" and events_file.exists():
-            steps.append(Step(name, 0.0, 0.0, 0, f"reused {events_file.name}"))
-            continue
-        step = measure(name, command, project)
+            step = Step(name, 0.0, 0.0, 0, f"reused {events_file.name}")
+        else:
+            step = measure(name, command, project)
         steps.append(step)
+        print(format_step(step), flush=True)
         if step.exit_code != 0:
-            print_steps(steps)
             return 1
-    print_steps(steps)
 
     by_name = {step.name: step for step in steps}
     ratio = by_name["run"].seconds / by_name["hand_sql"].seconds

@@ -1,9 +1,9 @@
 """The benchmark workload: 20 traits and 20 audiences, as personas specs and as hand-written SQL.
 
-Both sides read the same events (personas_events), the same identity
-resolution (personas_message_profiles) and the same candidates (canonical
+Both sides read the same events (personas_events) and the same identity
+resolution (personas_message_profiles). They share the candidates: canonical
 profiles first seen before as_of, or accounts with a group call before
-as_of), and they use the same windows relative to the same as_of. The specs
+as_of. They use the same windows, relative to the same as_of. The specs
 cover every trait type and condition kind. The SQL is what an analyst would
 write by hand in DuckDB for the same semantics:
 
@@ -336,7 +336,7 @@ def _most_frequent(property_name: str, where: str, minimum: int) -> str:
 
 
 def _identify(trait: str, cast: str) -> str:
-    """The value of the latest identify call whose traits hold the key; an explicit null clears it."""
+    """Select the value of the latest identify call whose traits hold the key; an explicit null clears it."""
     return (
         f"SELECT profile_id AS subject_id, CAST(json_extract_string(arg_max(json_extract(traits, '$.{trait}'), (timestamp, message_id)), '$') AS {cast}) AS value "
         f"FROM hand.ev WHERE type = 'identify' AND json_extract(traits, '$.{trait}') IS NOT NULL GROUP BY profile_id"
