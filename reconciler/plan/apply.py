@@ -1,7 +1,7 @@
 """Apply as a list of named steps: what `plan` describes and `apply` runs.
 
-Each step is a function of an `ApplyContext`; `describe_steps` says what
-each would do for a plan without running anything. The steps run in order
+Each step is a function of an `ApplyContext`. `describe_steps` describes
+what each would do for a plan, without running anything. The steps run in order
 under the state lock the caller holds:
 
 1. check-plan       a saved plan still matches the state and the specs
@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class ApplyContext:
-    """What the steps work on. `saved` is the plan file's plan, when apply was given one."""
+    """The inputs and results of the steps. `saved` is the plan read from a plan file, if any."""
 
     plan: Plan
     desired: DesiredState
@@ -53,7 +53,7 @@ class ApplyStep:
 
 
 def check_saved_plan(saved: Plan, current: Plan) -> None:
-    """Refuse a saved plan whose state or specs moved since it was made, naming what moved."""
+    """Raise StalePlanError when the state or specs moved since the saved plan was made, naming what moved."""
     if saved.lineage is not None and saved.lineage != current.lineage:
         raise StalePlanError(
             f"the saved plan was made for state lineage {saved.lineage}, but the state now has lineage {current.lineage}",
@@ -128,7 +128,12 @@ def _unset_references(spec: Any, env: Mapping[str, str], path: tuple[Any, ...] =
     if isinstance(spec, str):
         names = unset_variables(spec, env)
         return [(format_path(path), names)] if names else []
-    items = spec.items() if isinstance(spec, dict) else enumerate(spec) if isinstance(spec, list) else ()
+    if isinstance(spec, dict):
+        items = list(spec.items())
+    elif isinstance(spec, list):
+        items = list(enumerate(spec))
+    else:
+        return []
     found = []
     for key, value in items:
         found.extend(_unset_references(value, env, path + (key,)))
@@ -173,7 +178,7 @@ STEPS: tuple[ApplyStep, ...] = (
 
 
 def describe_steps(plan: Plan) -> list[dict[str, str]]:
-    """What apply would do for `plan`, step by step, without doing it."""
+    """Describe what apply would do for `plan`, step by step, without doing it."""
     if plan.is_empty:
         return []
     described = []
@@ -185,7 +190,7 @@ def describe_steps(plan: Plan) -> list[dict[str, str]]:
 
 
 def run_steps(context: ApplyContext) -> int:
-    """Run every step in order; returns the new serial. Nothing is written unless all checks pass."""
+    """Run every step in order and return the new serial. Nothing is written unless every check passes."""
     for step in STEPS:
         log.debug("apply step %s", step.name)
         step.run(context)
@@ -196,7 +201,7 @@ def run_steps(context: ApplyContext) -> int:
 def applied_changes(
     plan: Plan, desired: DesiredState, snapshot: Any, secret_hashes: Mapping[str, dict[str, str]]
 ) -> list[Any]:
-    """The state store's `AppliedChange` list for a plan, with full (unmasked) specs from the desired state."""
+    """Build the state store's `AppliedChange` list for a plan, with full (unmasked) specs from the desired state."""
     from reconciler.state.records import AppliedChange
 
     changes = []
@@ -235,7 +240,7 @@ def applied_changes(
 
 
 def git_revision(root: Path | None) -> tuple[str | None, str | None]:
-    """(commit, branch) of the repository holding `root`; (None, None) outside one or without git."""
+    """Return (commit, branch) of the repository containing `root`, or (None, None) outside one or without git."""
     if root is None:
         return None, None
     return _git(root, "rev-parse", "HEAD"), _git(root, "rev-parse", "--abbrev-ref", "HEAD")

@@ -114,7 +114,7 @@ def build_plan(
             changes.append(_delete(record))
 
     changes = [_with_downstream(change, graph) for change in changes if _selected(change, targets, excludes)]
-    _refuse_protected(changes, applied, desired)
+    _check_protected(changes, applied, desired)
     identity = _identity_change(desired, snapshot.identity, graph)
     if identity is not None and not _matches(IDENTITY_ADDRESS, targets, excludes):
         identity = None
@@ -204,7 +204,7 @@ def _classify(
 
 
 def replace_reason_for(before: dict[str, Any], after: dict[str, Any]) -> str | None:
-    """Why a change needs a replace, or None: the entity changed, or a trait's or a destination's type."""
+    """Return why a change needs a replace (the entity, or a trait's or destination's type changed), or None."""
     old, new = before.get("spec", {}), after.get("spec", {})
     kind = after.get("kind")
     if kind in ("Trait", "Audience") and old.get("entity", "user") != new.get("entity", "user"):
@@ -220,7 +220,7 @@ def replace_reason_for(before: dict[str, Any], after: dict[str, Any]) -> str | N
 
 
 def _field_changes(before: dict[str, Any], after: dict[str, Any]) -> list[FieldChange]:
-    """Changed fields with values as plans show them; a masked value that hides a change says so."""
+    """List changed fields with values as plans show them, noting where masking hides a change."""
     shown_before, shown_after = secrets.masked(before), secrets.masked(after)
     changes = []
     for path, _old, _new in diff_values(before, after):
@@ -295,8 +295,8 @@ def _with_downstream(change: ResourceChange, graph: ReferenceGraph) -> ResourceC
     return dataclasses.replace(change, downstream=downstream)
 
 
-def _refuse_protected(changes: list[ResourceChange], applied: Mapping[str, Any], desired: DesiredState) -> None:
-    """Deleting or replacing what the state marks protected is refused, whatever the files say now."""
+def _check_protected(changes: list[ResourceChange], applied: Mapping[str, Any], desired: DesiredState) -> None:
+    """Raise PermanentError for deletes and replaces of what the state marks protected, whatever the files contain now."""
     problems, hints = [], []
     for change in changes:
         record = applied.get(change.previous_address or change.address)

@@ -24,10 +24,10 @@ def format_path(path: Path) -> str:
 
 
 def diff_values(before: Any, after: Any, path: Path = ()) -> list[tuple[Path, Any, Any]]:
-    """Leaves that differ, as (path, before, after); None stands for absent.
+    """List the leaves that differ, as (path, before, after), with None for absent.
 
-    Mappings are compared key by key and lists of equal length item by item;
-    a list whose length changed is reported whole, since its items shifted.
+    Mappings are compared key by key, and lists of equal length item by item.
+    A list whose length changed is reported whole, because its items shifted.
     """
     if before == after:
         return []
@@ -45,7 +45,7 @@ def diff_values(before: Any, after: Any, path: Path = ()) -> list[tuple[Path, An
 
 
 def lookup(document: Any, path: Path) -> Any:
-    """The value at `path`, or None when any step is absent."""
+    """Return the value at `path`, or None when any step is absent."""
     value = document
     for part in path:
         if isinstance(part, int):
@@ -58,7 +58,7 @@ def lookup(document: Any, path: Path) -> Any:
 
 
 def leaves(document: Any, path: Path = ()) -> list[tuple[Path, Any]]:
-    """Every scalar or empty-collection leaf of a document, with its path, in key order."""
+    """List every scalar or empty-collection leaf of a document, with its path, in key order."""
     if isinstance(document, dict) and document:
         found: list[tuple[Path, Any]] = []
         for key in sorted(document):

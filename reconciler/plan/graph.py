@@ -1,4 +1,4 @@
-"""Who uses whom: the references between traits, audiences and destinations.
+"""The reference graph between traits, audiences and destinations.
 
 Built from normalised specs, so a plan can list what each change touches
 downstream: the audiences using a changed trait or audience (transitively)
@@ -47,7 +47,7 @@ class ReferenceGraph:
                 self.users[f"trait.{trait}"].add(address)
 
     def downstream(self, address: str) -> Downstream:
-        """What a change of `address` touches: using audiences (transitively) and the destinations they feed."""
+        """Return what a change of `address` touches: the audiences using it (transitively) and the destinations they feed."""
         if address.startswith("destination."):
             feeding = sorted(audience for audience, targets in self.feeds.items() if address in targets)
             return Downstream(tuple(feeding), ())
@@ -64,7 +64,7 @@ class ReferenceGraph:
         return Downstream(tuple(sorted(audiences)), tuple(sorted(destinations)))
 
     def everything(self) -> Downstream:
-        """Every audience and every destination an audience feeds: what an identity change touches."""
+        """Return every audience and every destination an audience feeds, which an identity change touches."""
         destinations = set().union(*self.feeds.values()) if self.feeds else set()
         return Downstream(tuple(sorted(self.audiences)), tuple(sorted(destinations)))
 

@@ -4,7 +4,7 @@ A plan is built from the specs and a read of the state, and building it
 changes nothing anywhere. `apply` consumes one. Its canonical JSON form
 (`to_dict`) is what `plan --out` saves and `--format json` prints; the
 `before`/`after` specs in it are masked (see `reconciler.plan.secrets`), so
-a saved plan holds no secret. Apply re-derives the full specs from the
+a saved plan contains no secret. Apply re-derives the full specs from the
 project files, whose hash the plan records, so the saved plan need not
 carry them.
 """
@@ -62,7 +62,7 @@ class Downstream:
 
 @dataclass(frozen=True)
 class ResourceChange:
-    """What happens to one address. `before`/`after` are masked normalised specs.
+    """The change planned for one address. `before`/`after` are masked normalised specs.
 
     `held_members` is set on deletes of audiences and destinations: for each
     audience/destination pair, the members the destination held after the
@@ -174,7 +174,7 @@ class IdentityChange:
 
 @dataclass(frozen=True)
 class Plan:
-    """What an apply would do to the state at (`lineage`, `serial`) given specs with `specs_hash`.
+    """The changes an apply would make to the state at (`lineage`, `serial`), given specs with `specs_hash`.
 
     `targets` and `excludes` are the address globs the plan was limited to.
     `steps` names what apply does, in order (see `reconciler.plan.apply`).
@@ -229,7 +229,7 @@ class Plan:
 
     @classmethod
     def from_dict(cls, data: Any, *, source: str = "the plan") -> "Plan":
-        """Read a plan's canonical JSON, refusing anything that is not a plan of this format."""
+        """Read a plan's canonical JSON, raising UsageError for anything that is not a plan of this format."""
         if not isinstance(data, dict) or "format_version" not in data or "resource_changes" not in data:
             raise UsageError(
                 f"{source} is not a personas plan",

@@ -11,7 +11,7 @@ after an apply is empty. The rules, applied to every model generically:
   identity priority).
 * The one rule for empty values: a field whose value is null, or an empty
   list or mapping, is omitted. The models already turn `description: ""` into
-  null, so `""`, null and a missing key all normalise to "absent"; every field
+  null, so `""`, null and a missing key all normalise to "absent". Every field
   whose default is empty documents that absence means empty.
 * Durations, percentages and schedules are already canonical text (the types
   do that); decimals become JSON numbers; keys use the YAML spelling (`from`,
@@ -33,12 +33,12 @@ SET_MARKER = "x-personas-set"
 
 
 def normalize_resource(model: BaseModel) -> dict[str, Any]:
-    """The canonical JSON-able dict of a whole resource: apiVersion, kind, metadata and spec."""
+    """Return the canonical JSON-able dict of a whole resource: apiVersion, kind, metadata and spec."""
     return _normalize_model(model)
 
 
 def normalize_identity(rules: BaseModel) -> dict[str, Any]:
-    """The canonical dict of the identity rules (`project.identity`).
+    """Return the canonical dict of the identity rules (`project.identity`).
 
     Identifier order is kept: it is priority. Each rule gets its effective
     normalisation and source fields filled in, so writing the default out
@@ -106,7 +106,7 @@ def _normalize_value(value: Any) -> Any:
 
 
 def _decimal_to_json(value: Decimal) -> int | float | str:
-    """A decimal as a JSON number when that loses nothing, else as its exact text."""
+    """Convert a decimal to a JSON number when that loses nothing, else to its exact text."""
     if value == value.to_integral_value():
         return int(value)
     as_float = float(value)

@@ -2,7 +2,7 @@
 
 GitHub refuses comments over 65,536 characters. The summary, the banner
 and the identity line always fit; change details are added in order until
-the budget is spent, and a closing line says how many were left out.
+the budget is spent, and a closing line gives the number left out.
 """
 
 from __future__ import annotations

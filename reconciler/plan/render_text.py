@@ -38,14 +38,14 @@ def summary_line(plan: Plan) -> str:
 
 
 def format_value(value: Any) -> str:
-    """A value as plans print it: JSON text, `(absent)` for a missing one."""
+    """Format a value as plans print it: JSON text, or `(absent)` for a missing one."""
     if value is None:
         return "(absent)"
     return json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
 
 
 def render_text(plan: Plan, *, style: Style = _plain, show_steps: bool = False) -> str:
-    """The whole plan as text; `style` colours (click.style's signature), plain by default."""
+    """Render the whole plan as text. `style` has click.style's signature and adds colour; the default adds none."""
     if plan.is_empty:
         return "\n".join([*plan.warnings, NO_CHANGES]) + "\n"
     lines: list[str] = []
@@ -74,7 +74,7 @@ def render_text(plan: Plan, *, style: Style = _plain, show_steps: bool = False) 
 
 
 def change_lines(change: ResourceChange, style: Style = _plain) -> list[str]:
-    """The lines of one change: header, reason, fields, downstream."""
+    """Return the lines of one change: header, reason, fields, downstream and held members."""
     symbol = style(_SYMBOLS[change.action], fg=_COLORS[change.action], bold=True)
     title = change.address
     if change.previous_address:

@@ -8,8 +8,8 @@ rotated secret without storing it, the state keeps a keyed HMAC digest of
 each resolved value (`secret_hashes`, by field path), and plans compare the
 digest of today's value with it.
 
-Webhook URLs are shown as scheme and host only, since many carry a token in
-the path; other URLs are shown with any literal password replaced.
+Webhook URLs are shown as scheme and host only, because many carry a token
+in the path. Other URLs are shown with any literal password replaced.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ def is_credential_header(name: str) -> bool:
 
 
 def secret_fields(normalized: Mapping[str, Any]) -> dict[str, str]:
-    """The secret fields of a normalised resource, as {path: spec text}.
+    """Return the secret fields of a normalised resource, as {path: spec text}.
 
     Only destinations have secret fields; a URL counts only when it holds a
     reference, since a literal URL is already all in the spec.
@@ -94,7 +94,7 @@ def unset_secret_variables(normalized: Mapping[str, Any], env: Mapping[str, str]
 
 
 def mask_url(text: str, *, host_only: bool) -> str:
-    """A URL as plans show it: scheme and host only, or with a literal password replaced.
+    """Mask a URL for plans: keep scheme and host only, or replace a literal password.
 
     A URL that is one `${NAME}` reference is shown as written: the
     reference is not secret, its value is.
@@ -119,8 +119,8 @@ def mask_url(text: str, *, host_only: bool) -> str:
 def masked(normalized: Mapping[str, Any] | None) -> dict[str, Any] | None:
     """A normalised resource safe to print and to save in a plan file.
 
-    Only destinations have anything to mask, and they come back as a copy;
-    every other resource comes back as it is, so callers must not modify it.
+    Only destinations have anything to mask, and they come back as a copy.
+    Every other resource comes back as it is, so callers must not modify it.
     """
     if normalized is None or normalized.get("kind") != "Destination":
         return normalized

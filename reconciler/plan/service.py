@@ -24,7 +24,7 @@ def open_state(project: Any) -> Any:
 
 
 def read_state(store: Any) -> Any:
-    """Read the applied state; a store never applied reads as empty, one at another schema version is refused."""
+    """Read the applied state. A store never applied reads as empty; one at another schema version raises StateSchemaError."""
     if not store.exists():
         return store.read()
     store.check_schema()
@@ -41,7 +41,7 @@ def make_plan(
     excludes: Iterable[str] = (),
     desired: DesiredState | None = None,
 ) -> tuple[Plan, DesiredState]:
-    """The plan from the project's specs to `snapshot`, and the desired state it was built from."""
+    """Return the plan from `snapshot` to the project's specs, and the desired state it was built from."""
     desired = desired or desired_state(project)
     digest = store.secret_digest if snapshot.lineage is not None else None
     plan = build_plan(

@@ -62,13 +62,13 @@ def test_concurrent_applies_of_one_saved_plan_succeed_once(pg_project):
 
     codes = sorted(code for code, _, _ in results)
     assert codes == [0] + [1] * (PROCESSES - 1)
-    refusals = [err for code, _, err in results if code == 1]
+    rejections = [err for code, _, err in results if code == 1]
     expected = (
         "Error: the saved plan is stale: it was made at state serial 1, and the state is now at serial 2 "
         "(someone applied in between)\n"
         "Make a new plan and review it: `personas plan --out FILE`.\n"
     )
-    assert refusals == [expected] * (PROCESSES - 1)
+    assert rejections == [expected] * (PROCESSES - 1)
     store = pg_project.store()
     try:
         assert store.read().serial == 2

@@ -90,7 +90,7 @@ def test_rename_without_previous_names_is_delete_and_create():
     ]
 
 
-def test_protected_delete_is_refused_after_the_file_is_gone():
+def test_protected_delete_rejected_without_file():
     before = desired(trait("orders", {"protected": True}))
     with pytest.raises(PermanentError) as raised:
         plan_for(desired(), applied(before))
@@ -100,7 +100,7 @@ def test_protected_delete_is_refused_after_the_file_is_gone():
     )
 
 
-def test_protected_replace_is_refused_even_when_the_file_unprotects():
+def test_protected_replace_rejected_despite_unprotect():
     before = desired(trait("orders", {"protected": True}))
     after = desired(trait("orders", {"protected": False}, entity="account"))
     with pytest.raises(PermanentError, match="cannot be replaced: entity changed from user to account"):
@@ -171,7 +171,7 @@ def test_same_secret_is_no_change():
     assert plan_for(state, applied(state, secret_hashes=hashes)).is_empty
 
 
-def test_unset_secret_alone_is_no_change_but_shows_on_a_changed_resource():
+def test_unset_secret_shown_only_on_change():
     before = desired(webhook("crm", headers={"Authorization": "Bearer ${CRM_TOKEN}"}))
     hashes = {"destination.crm": {"spec.headers.Authorization": fake_digest("Bearer tok_live_FAKE123")}}
     assert plan_for(before, applied(before, secret_hashes=hashes), env={}).is_empty

@@ -55,7 +55,7 @@ def test_destination_order_is_no_change():
     assert spec_hash(normalize_resource(one)) == spec_hash(normalize_resource(other))
 
 
-def test_all_conditions_are_a_set_but_sequence_steps_are_ordered():
+def test_all_is_set_sequence_is_ordered():
     a, b = {"event": "Signed Up"}, {"event": "Order Completed"}
     assert normalize_resource(audience("x", {"all": [a, b]})) == normalize_resource(audience("x", {"all": [b, a]}))
     steps_ab = audience("x", {"sequence": [a, b]})

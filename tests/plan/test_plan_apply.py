@@ -37,7 +37,7 @@ def apply(project, *args: str, env: dict[str, str] | None = None):
     return result
 
 
-def test_plan_after_apply_is_empty_for_every_spec_shape(project):
+def test_plan_after_apply_is_empty(project):
     write_all(project)
     apply(project, env=SECRETS)
     result = project.run("plan", "--detailed-exitcode", env=SECRETS)
@@ -72,7 +72,7 @@ def test_plan_text_shows_fields_and_summary(project):
     )
 
 
-def test_reordered_sets_are_no_change_but_identity_order_is(project):
+def test_set_order_ignored_identity_order_kept(project):
     write_all(project)
     apply(project, env=SECRETS)
     swapped = AUDIENCES.replace(
@@ -209,7 +209,7 @@ def test_saved_plan_is_refused_when_specs_changed(project):
         store.close()
 
 
-def test_show_rejects_a_file_that_is_not_a_plan(project):
+def test_show_rejects_non_plan_file(project):
     project.write("notaplan.json", '{"hello": "world"}')
     result = project.run("show", str(project.root / "notaplan.json"))
     assert result.exit_code == 1
@@ -254,7 +254,7 @@ def test_rename_through_previous_names_keeps_id_and_history(project):
     assert project.run("plan", "--detailed-exitcode").exit_code == 0
 
 
-def test_protected_delete_is_refused_after_the_file_is_gone(project):
+def test_protected_delete_rejected_without_file(project):
     project.write("traits/orders.yaml", orders(extra=", protected: true"))
     apply(project)
     project.remove("traits/orders.yaml")

@@ -136,7 +136,7 @@ def test_saved_plan_reads_back_equal(tmp_path, mixed_plan):
         ('{"format_version": 99, "resource_changes": []}', "has plan format version 99"),
     ],
 )
-def test_reading_a_non_plan_file_is_a_clear_error(tmp_path, content, message):
+def test_read_plan_rejects_non_plan(tmp_path, content, message):
     path = tmp_path / "plan.json"
     path.write_text(content)
     with pytest.raises(UsageError, match=message):
@@ -150,7 +150,7 @@ def test_markdown_warns_about_deletes_and_replaces(mixed_plan):
     assert text.count("```diff") == text.count("```") // 2
 
 
-def test_markdown_of_a_huge_plan_stays_under_the_comment_limit():
+def test_huge_markdown_plan_fits_comment():
     models = [
         trait(f"t{i:04d}", {"description": "x" * 200}, where=[{"property": f"p{j}", "equals": j} for j in range(5)])
         for i in range(2000)
