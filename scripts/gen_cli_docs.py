@@ -6,7 +6,7 @@ Run it after changing any command, option or help text:
     python scripts/gen_cli_docs.py          # rewrite docs/cli.md
     python scripts/gen_cli_docs.py --check  # exit 1 when docs/cli.md is out of date
 
-The introduction (global options, exit codes) is written here by hand; each
+The introduction (global options, exit codes) is written here by hand. Each
 command's section is its `--help` output at a fixed width of 80 columns, so
 the result does not depend on the terminal it was made in.
 """
@@ -66,7 +66,7 @@ Command-line mistakes exit 1, not 2 as in many tools, because 2 means
 
 
 def command_sections() -> str:
-    """A section per command (and per subcommand of groups), in alphabetical order."""
+    """Render a section per command (and per subcommand of groups), in alphabetical order."""
     from reconciler.cli import cli
 
     root = click.Context(cli, info_name="personas", terminal_width=WIDTH, max_content_width=WIDTH, **cli.context_settings)

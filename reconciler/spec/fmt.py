@@ -67,7 +67,7 @@ class _Part:
 
 
 def roots_for(filename: str) -> Models:
-    """The models a file's documents are: personas.yaml is the project file, the rest resources."""
+    """Return the models of a file's documents: personas.yaml is the project file, any other file holds resources."""
     return PROJECT_MODELS if filename.rsplit("/", 1)[-1] == PROJECT_FILE else RESOURCE_MODELS
 
 
@@ -108,7 +108,7 @@ def _round_trip() -> YAML:
 
 
 def _compose(text: str) -> Node | None:
-    """The node tree of one document, with positions; the C parser makes this cheap to repeat."""
+    """Compose the node tree of one document, with positions. The C parser makes this cheap to repeat."""
     return YAML(typ="safe").compose(text)
 
 
@@ -133,12 +133,12 @@ def _indent_comments(text: str) -> str:
     """Indent each full-line comment like the line it precedes.
 
     ruamel.yaml keeps a comment's original column when the keys around it
-    move to a new indentation; this puts it back beside its key. Lines inside
+    move to a new indentation, so this puts it back beside its key. Lines inside
     multi-line scalars (a `|` block holding `# ...`) are content and stay.
     """
     lines = text.splitlines(keepends=True)
     protected = _scalar_lines(text)
-    following = ""  # indentation of the next content line, scanning upwards; a last comment goes to column 0
+    following = ""  # indentation of the next content line, scanning upwards. A last comment goes to column 0.
     for number in range(len(lines) - 1, -1, -1):
         line = lines[number]
         if number in protected or not line.strip():
@@ -152,7 +152,7 @@ def _indent_comments(text: str) -> str:
 
 
 def _scalar_lines(text: str) -> set[int]:
-    """Line numbers (0-based) inside scalars that span several lines."""
+    """Return the line numbers (0-based) inside scalars that span several lines."""
     protected: set[int] = set()
     seen: set[int] = set()
     pending = [_compose(text)]
@@ -183,9 +183,9 @@ def _syntax_error(error: MarkedYAMLError, source: str, first_line: int) -> SpecE
 # --------------------------------------------------------------------------- pass 1: key order
 
 def _reorder_keys(text: str, roots: Models) -> str:
-    # Each pass puts one mapping in order and never disturbs one already in
-    # order, so the number of mappings bounds the passes; the limit only
-    # guards against a bug turning into an endless loop.
+    # Each pass puts one mapping in order and leaves the others as they are,
+    # so the number of mappings bounds the passes. The limit only guards
+    # against a bug turning into an endless loop.
     for _ in range(text.count("\n") + 2):
         lines = text.splitlines(keepends=True)
         node = _compose(text)
@@ -197,7 +197,7 @@ def _reorder_keys(text: str, roots: Models) -> str:
 
 
 def _visit(node: Node, candidates: Models, lines: list[str], *, is_root: bool = False) -> list[str] | None:
-    """Reorder the first out-of-order mapping below `node`; None when every one is in order."""
+    """Reorder the first out-of-order mapping below `node`, returning the new lines, or None when all are in order."""
     if isinstance(node, SequenceNode):
         for item in node.value:
             changed = _visit(item, candidates, lines)
@@ -213,9 +213,9 @@ def _visit(node: Node, candidates: Models, lines: list[str], *, is_root: bool = 
     model = choose_model(candidates, scalars)
     if model is None:
         return None
-    wanted = canonical_keys(keys, model)
-    if wanted != keys and not node.flow_style:
-        moved = _move_chunks(node, wanted, lines, is_root)
+    order = canonical_keys(keys, model)
+    if order != keys and not node.flow_style:
+        moved = _move_chunks(node, order, lines, is_root)
         if moved is not None:
             return moved
     for key, value in node.value:
@@ -225,8 +225,8 @@ def _visit(node: Node, candidates: Models, lines: list[str], *, is_root: bool = 
     return None
 
 
-def _move_chunks(node: MappingNode, wanted: list[str], lines: list[str], is_root: bool) -> list[str] | None:
-    """Rearrange the lines of a block mapping into `wanted` key order; None when its layout is unusual."""
+def _move_chunks(node: MappingNode, order: list[str], lines: list[str], is_root: bool) -> list[str] | None:
+    """Rearrange the lines of a block mapping into `order`, or return None when its layout is unusual."""
     keys = [key for key, _ in node.value]
     column = keys[0].start_mark.column
     starts = [key.start_mark.line for key in keys]
@@ -246,7 +246,7 @@ def _move_chunks(node: MappingNode, wanted: list[str], lines: list[str], is_root
         for key, chunk_start, start, end in zip(keys, chunk_starts, starts, ends)
     }
     arranged: list[str] = []
-    for position, name in enumerate(wanted):
+    for position, name in enumerate(order):
         chunk, key_offset = chunks[name]
         chunk = list(chunk)
         lead = prefix if position == 0 else " " * column
@@ -256,7 +256,7 @@ def _move_chunks(node: MappingNode, wanted: list[str], lines: list[str], is_root
 
 
 def _last_line(key: Node, value: Node) -> int:
-    """The last line holding the value's content (0-based), its end-of-line comment included."""
+    """Return the last line (0-based) of the value's content, its end-of-line comment included."""
     node = value
     while isinstance(node, (MappingNode, SequenceNode)) and not node.flow_style and node.value:
         last = node.value[-1]
@@ -267,7 +267,7 @@ def _last_line(key: Node, value: Node) -> int:
 
 
 def _comments_above(lines: list[str], line: int) -> int:
-    """The first of the comment or blank lines directly above `line`."""
+    """Return the first of the comment or blank lines directly above `line`."""
     while line > 0 and _COMMENT_OR_BLANK_RE.match(lines[line - 1]):
         line -= 1
     return line
@@ -310,15 +310,15 @@ class FormattedFile:
         return self.formatted is not None and self.formatted != self.original
 
 
-def format_file(path: Path, *, shown: str | None = None) -> FormattedFile:
-    """Format one file in memory; `shown` is the name used in error messages."""
-    name = shown or path.as_posix()
+def format_file(path: Path, *, display_name: str | None = None) -> FormattedFile:
+    """Format one file in memory. `display_name` is the name used in error messages."""
+    name = display_name or path.as_posix()
     try:
         original = path.read_bytes().decode("utf-8")
     except UnicodeDecodeError as error:
         return FormattedFile(path, "", None, SpecError(f"{name}: not UTF-8 text ({error.reason} at byte {error.start})"))
     except OSError as error:
-        return FormattedFile(path, "", None, SpecError(f"{name}: cannot read: {error.strerror}"))
+        return FormattedFile(path, "", None, SpecError(f"{name}: read failed: {error.strerror}"))
     try:
         return FormattedFile(path, original, format_text(original, source=name, roots=roots_for(path.name)))
     except SpecError as error:
@@ -340,12 +340,12 @@ def write_file(path: Path, text: str) -> None:
         raise
 
 
-def unified_diff(result: FormattedFile, shown: str) -> str:
-    """A unified diff from the file as it is to the file as fmt would write it."""
+def unified_diff(result: FormattedFile, display_name: str) -> str:
+    """Return a unified diff from the file as it is to the file as fmt would write it."""
     lines = difflib.unified_diff(
         result.original.splitlines(keepends=True),
         (result.formatted or "").splitlines(keepends=True),
-        fromfile=shown if shown.startswith("/") else f"a/{shown}",
-        tofile=shown if shown.startswith("/") else f"b/{shown}",
+        fromfile=display_name if display_name.startswith("/") else f"a/{display_name}",
+        tofile=display_name if display_name.startswith("/") else f"b/{display_name}",
     )
     return "".join(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n" for line in lines)

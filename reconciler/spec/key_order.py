@@ -10,7 +10,7 @@
   `property` it filters, then the model's fields;
 * anything else, personas.yaml included: the model's field order.
 
-Keys no model knows keep their relative order after the known ones, so
+Keys that no model defines keep their relative order after the known ones, so
 formatting never drops content, even in a file that does not validate.
 """
 
@@ -49,7 +49,7 @@ def _alias(name: str, model: type[BaseModel]) -> str:
 
 @lru_cache(maxsize=None)
 def key_order(model: type[BaseModel]) -> tuple[str, ...]:
-    """The keys of `model` as they should appear in a file."""
+    """Return the keys of `model` in the order they should appear in a file."""
     keys = [_alias(name, model) for name in model.model_fields]
     if issubclass(model, _ResourceBase):
         return _ENVELOPE
@@ -65,14 +65,14 @@ def key_order(model: type[BaseModel]) -> tuple[str, ...]:
 
 
 def canonical_keys(keys: Sequence[str], model: type[BaseModel]) -> list[str]:
-    """`keys` in canonical order: known keys by the model, unknown ones after, as they were."""
+    """Sort `keys` canonically: known keys by the model, then unknown ones in their original order."""
     order = {key: position for position, key in enumerate(key_order(model))}
     known = sorted((key for key in keys if key in order), key=order.__getitem__)
     return known + [key for key in keys if key not in order]
 
 
 def choose_model(candidates: Models, values: Mapping[str, Any]) -> type[BaseModel] | None:
-    """The candidate a mapping most likely is, judged by its discriminating values and keys.
+    """Pick the candidate model a mapping most likely is, judged by its discriminating values and keys.
 
     `values` maps each key to its scalar value (None for collections). Each
     required literal field (`kind`, `type`, `apiVersion`) the mapping agrees
@@ -100,7 +100,7 @@ def _literal_agreement(model: type[BaseModel], values: Mapping[str, Any]) -> int
 
 @lru_cache(maxsize=None)
 def child_models(model: type[BaseModel], key: str) -> Models:
-    """The models the value under `key` may be (for a list, its items); empty for plain values."""
+    """Return the models the value under `key` may be (for a list, its items), or () for plain values."""
     for name, field in model.model_fields.items():
         if (field.alias or name) == key:
             return tuple(dict.fromkeys(_models_in(field.annotation)))
@@ -108,7 +108,7 @@ def child_models(model: type[BaseModel], key: str) -> Models:
 
 
 def _models_in(annotation: Any) -> list[type[BaseModel]]:
-    """Models reachable through Optional, Union, Annotated and list (not dict values)."""
+    """Collect the models reachable through Optional, Union, Annotated and list (not dict values)."""
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return [annotation]
     origin = typing.get_origin(annotation)

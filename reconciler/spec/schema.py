@@ -1,8 +1,8 @@
 """JSON Schema (draft 2020-12) of the spec language, generated from the pydantic models.
 
-The models are the single source of truth; the schemas exist so that editors
+The models are the single source of truth. The schemas exist so that editors
 (through a `# yaml-language-server: $schema=...` line) flag the same mistakes
-`personas validate` does, and show each field's description while typing.
+as `personas validate`, and show each field's description while typing.
 Generation is deterministic: the same models always give the same bytes, so
 checked-in copies can be compared with a fresh build.
 
@@ -18,14 +18,13 @@ that an editor reports the error inside the right branch.
 from __future__ import annotations
 
 import json
+import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, TypeAdapter
 from pydantic.json_schema import GenerateJsonSchema
-
-import typing
 
 from reconciler.spec.models import OPERATORS, Audience, Condition, Destination, Resource, Trait
 from reconciler.spec.settings import ProjectSettings
@@ -35,7 +34,7 @@ DIALECT = "https://json-schema.org/draft/2020-12/schema"
 # Dates alone and timestamps with or without a zone, as parse_timestamp reads them.
 TIMESTAMP_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?([Zz]|[+-][0-9]{2}(:?[0-9]{2})?)?)?$"
 
-# Models holding "exactly one operator"; pydantic cannot say so in the schema.
+# Models that take exactly one operator. pydantic cannot express that rule in the schema.
 _ONE_OPERATOR_MODELS = ("PropertyFilter", "TraitCondition")
 
 
@@ -49,12 +48,12 @@ class SchemaFile:
     schema: dict[str, Any]
 
     def render(self) -> str:
-        """The file's text: sorted, two-space indented JSON with a final newline."""
+        """Return the file's text: two-space indented JSON with a final newline."""
         return json.dumps(self.schema, indent=2, ensure_ascii=False) + "\n"
 
 
 class _Generator(GenerateJsonSchema):
-    """Leaves out the titles pydantic derives from field names ("Batch Size"): they repeat the key."""
+    """Schema generator without the titles pydantic derives from field names ("Batch Size"), which repeat the key."""
 
     def field_title_should_be_set(self, schema: Any) -> bool:
         return False
@@ -67,7 +66,7 @@ def _raw_schema(target: Any) -> dict[str, Any]:
 
 
 def build_schemas() -> list[SchemaFile]:
-    """Every schema personas publishes, in a fixed order."""
+    """Build every schema personas publishes, in a fixed order."""
     entries = [
         ("project.schema.json", ProjectSettings, "personas.yaml", "The project file of a personas project: where data and state live, identity rules, defaults."),
         ("trait.schema.json", Trait, "personas Trait", "A computed trait: one value per user profile or account, computed from events."),
@@ -114,7 +113,7 @@ def _transform(node: Any) -> Any:
 
 
 def _condition_models() -> dict[str, str]:
-    """Condition kind key -> name of its model, read from the `Condition` union's tags."""
+    """Map each condition kind key to the name of its model, read from the `Condition` union's tags."""
     union = typing.get_args(Condition)[0]
     kinds = {}
     for member in typing.get_args(union):
@@ -129,10 +128,10 @@ def _is_condition_union(node: dict[str, Any]) -> bool:
 
 
 def _condition_schema() -> dict[str, Any]:
-    """A condition: exactly one kind key, which decides the rest, as `if`/`then` branches.
+    """Build the schema of a condition: exactly one kind key, which decides the rest through `if`/`then` branches.
 
     pydantic writes the union as a bare `oneOf`, whose only error is "not
-    valid under any of the given schemas"; branching on the kind key lets a
+    valid under any of the given schemas". Branching on the kind key lets a
     validator point at the misspelled key inside the condition.
     """
     kinds = _condition_models()
@@ -147,7 +146,7 @@ def _condition_schema() -> dict[str, Any]:
 def _discriminated(node: dict[str, Any]) -> dict[str, Any]:
     """Turn `oneOf` + an OpenAPI `discriminator` into plain JSON Schema `if`/`then` branches.
 
-    `oneOf` reports "matches none" without saying why; with one branch per
+    `oneOf` reports "matches none" without the reason. With one branch per
     value of the discriminating key, validators and editors report the error
     found inside the branch the document chose.
     """
@@ -186,7 +185,7 @@ def write_schemas(folder: Path) -> list[tuple[Path, bool]]:
 
 
 def stale_schemas(folder: Path) -> list[Path]:
-    """Schema files in `folder` that are missing or differ from a fresh build."""
+    """Return the schema files in `folder` that are missing or differ from a fresh build."""
     stale = []
     for schema_file in build_schemas():
         path = folder / schema_file.filename
@@ -199,12 +198,4 @@ def _write_atomically(path: Path, text: str) -> None:
     temporary = path.with_name(f".{path.name}.tmp")
     temporary.write_text(text, encoding="utf-8")
     temporary.replace(path)
-
-
-SCHEMA_FOR_KIND = {
-    "Trait": "trait.schema.json",
-    "Audience": "audience.schema.json",
-    "Destination": "destination.schema.json",
-}
-"""The schema file an editor should use for a file holding one kind only."""
 

@@ -11,7 +11,7 @@ TEMPLATES = REPO / "reconciler" / "templates" / "init"
 
 
 def documents(path: Path) -> list[Any]:
-    """The plain data of each non-empty document of a YAML file, read as `personas validate` reads it."""
+    """Return the plain data of each non-empty document of a YAML file, read as `personas validate` reads it."""
     from reconciler.spec.loader import parse_yaml_text
 
     parsed = parse_yaml_text(path.read_text(encoding="utf-8"), path.name)
@@ -20,14 +20,14 @@ def documents(path: Path) -> list[Any]:
 
 
 def example_projects() -> list[Path]:
-    """Every folder holding a personas.yaml: the examples in specs/ and the test projects in tests/."""
+    """List every folder containing a personas.yaml: the examples in specs/ and the test projects in tests/."""
     found = sorted(path.parent for path in (REPO / "specs").rglob("personas.yaml"))
     found += sorted(path.parent for path in (REPO / "tests").rglob("personas.yaml"))
     return found
 
 
 def example_files() -> list[Path]:
-    """Every YAML file of the example and test projects, and the init templates."""
+    """List every YAML file of the example and test projects, and the init templates."""
     files: list[Path] = []
     for project in example_projects() + [TEMPLATES]:
         files += [path for path in sorted(project.rglob("*.y*ml")) if not _hidden(path, project)]

@@ -64,7 +64,7 @@ spec:
 """
 
 
-def test_fmt_orders_keys_and_keeps_every_comment_beside_its_key():
+def test_fmt_keeps_comments_with_moved_keys():
     assert format_text(SCRAMBLED, source="traits/ltv.yaml") == CANONICAL
 
 
@@ -101,7 +101,7 @@ spec:
 """
 
 
-def test_fmt_puts_the_condition_kind_key_first_at_every_depth():
+def test_fmt_condition_kind_key_first():
     text = """\
 apiVersion: personas/v1
 kind: Audience
@@ -165,7 +165,7 @@ identity:
 """
 
 
-def test_fmt_keeps_document_markers_and_comments_before_the_first():
+def test_fmt_keeps_document_markers():
     text = "# yaml-language-server: $schema=./schemas/resource.schema.json\n---\nkind: Trait\napiVersion: personas/v1\n---\n# second\nkind: Audience\napiVersion: personas/v1\n"
     assert format_text(text, source="all.yaml") == (
         "# yaml-language-server: $schema=./schemas/resource.schema.json\n---\napiVersion: personas/v1\nkind: Trait\n"

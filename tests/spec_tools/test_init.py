@@ -43,7 +43,7 @@ def test_init_creates_exactly_the_listed_files(demo: Path):
     assert created == EXPECTED_FILES
 
 
-def test_init_project_validates_with_project_option_before_or_after_the_command(demo: Path):
+def test_init_project_validates(demo: Path):
     for args in (["validate", "--project", "demo"], ["--project", "demo", "validate"]):
         result = run_cli(*args)
         assert result.exit_code == 0, result.stderr
@@ -73,13 +73,13 @@ def test_init_project_file_shows_the_default_urls(demo: Path):
     assert "state: ${PERSONAS_STATE_URL:-sqlite:///.personas/state.db}\n" in text
 
 
-def test_init_gitignore_covers_local_state_and_the_export_folder(demo: Path):
+def test_init_gitignore_entries(demo: Path):
     entries = [line for line in (demo / ".gitignore").read_text().splitlines() if line and not line.startswith("#")]
     assert entries == [".personas/", "exports/"]
     assert documents(demo / "destinations" / "exports.yaml")[0]["spec"]["path"] == "exports"
 
 
-def test_every_init_file_names_a_schema_that_exists_and_accepts_it(demo: Path):
+def test_init_schema_lines_resolve(demo: Path):
     for path in sorted(demo.rglob("*.yaml")):
         first_line = path.read_text().splitlines()[0]
         match = re.fullmatch(r"# yaml-language-server: \$schema=(\S+)", first_line)
@@ -97,7 +97,7 @@ def test_init_writes_current_schemas(demo: Path):
     assert run_cli("schema", "--check", "--out", str(demo / "schemas")).exit_code == 0
 
 
-def test_init_refuses_a_folder_that_is_not_empty_and_changes_nothing(tmp_path: Path, monkeypatch):
+def test_init_rejects_nonempty_folder(tmp_path: Path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "taken").mkdir()
     (tmp_path / "taken" / "notes.txt").write_text("mine\n")

@@ -31,27 +31,27 @@ def command(app: AppContext, check: bool, show_diff: bool, paths: tuple[Path, ..
 
     files = _collect(paths or (app.project_dir,))
     if not files:
-        app.console.warning(f"no *.yaml or *.yml files found in {', '.join(_shown(p) for p in paths or (app.project_dir,))}")
+        app.console.warning(f"no *.yaml or *.yml files found in {', '.join(_display_path(p) for p in paths or (app.project_dir,))}")
         return 0
 
     changed, failed = [], 0
     for path in files:
-        shown = _shown(path)
-        result = format_file(path, shown=shown)
+        display_name = _display_path(path)
+        result = format_file(path, display_name=display_name)
         if result.error is not None:
             app.console.error(result.error.message, result.error.hint)
             failed += 1
             continue
         if not result.changed:
             continue
-        changed.append(shown)
+        changed.append(display_name)
         if show_diff:
-            app.console.print(unified_diff(result, shown), nl=False)
+            app.console.print(unified_diff(result, display_name), nl=False)
         elif check:
-            app.console.print(f"would reformat: {shown}")
+            app.console.print(f"would reformat: {display_name}")
         else:
             write_file(path, result.formatted)
-            app.console.print(f"formatted: {shown}")
+            app.console.print(f"formatted: {display_name}")
 
     _summarise(app, len(files), changed, failed, write=not (check or show_diff))
     return 1 if failed or (check and changed) else 0
@@ -81,8 +81,8 @@ def _collect(paths: tuple[Path, ...]) -> list[Path]:
     return list(found)
 
 
-def _shown(path: Path) -> str:
-    """A path as the user would type it: relative to the current folder when below it."""
+def _display_path(path: Path) -> str:
+    """Format a path as the user would type it: relative to the current folder when below it."""
     try:
         return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
     except ValueError:

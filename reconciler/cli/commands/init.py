@@ -11,8 +11,9 @@ import click
 from reconciler.cli import AppContext, pass_app
 from reconciler.errors import UsageError
 
-# Template file -> path in the new project. Files are stored without a
-# leading dot in the package, since package-data globs skip dot-files.
+# Template file -> path in the new project. The .gitignore template is stored
+# as `gitignore`, because `*` in Python's glob patterns (package data) does not
+# match names starting with a dot.
 TEMPLATE_FILES = {
     "personas.yaml": "personas.yaml",
     "traits/orders_90d.yaml": "traits/orders_90d.yaml",
@@ -29,14 +30,14 @@ _NAME_LINE_RE = re.compile(r"^name: .*$", re.MULTILINE)
 def command(app: AppContext, directory: Path) -> int:
     """Create a new project in DIRECTORY (relative to the current folder).
 
-    The project holds personas.yaml, one trait, one audience and one `file`
+    The project contains personas.yaml, one trait, one audience and one `file`
     destination writing to exports/, all commented for a first read; JSON
     Schemas in schemas/ for editors; and a .gitignore for .personas/ (the
     local warehouse and state) and exports/. DIRECTORY may exist if empty.
     """
     from reconciler.spec.schema import write_schemas
 
-    _refuse_unless_empty(directory)
+    _check_target_is_empty(directory)
     name = project_name(directory.resolve().name)
     directory.mkdir(parents=True, exist_ok=True)
     created = []
@@ -58,14 +59,14 @@ def command(app: AppContext, directory: Path) -> int:
 
 
 def project_name(folder_name: str) -> str:
-    """A project name from a folder name: lower case, [a-z0-9_-] only, starting with a letter."""
+    """Derive a project name from a folder name: lower case, [a-z0-9_-] only, starting with a letter."""
     name = re.sub(r"[^a-z0-9_-]+", "-", folder_name.lower()).strip("-_")
     if not name or not name[0].isalpha():
         name = f"personas-{name}".rstrip("-")
     return name[:63].rstrip("-_")
 
 
-def _refuse_unless_empty(directory: Path) -> None:
+def _check_target_is_empty(directory: Path) -> None:
     if directory.is_dir() and any(directory.iterdir()):
         raise UsageError(
             f"{directory} already exists and is not empty; init never overwrites files",

@@ -34,24 +34,24 @@ def command(app: AppContext, out: Path | None, check: bool) -> int:
     if check:
         stale = stale_schemas(folder)
         for path in stale:
-            app.console.print(f"out of date: {_shown(path)}")
+            app.console.print(f"out of date: {_display_path(path)}")
         if stale:
             app.console.error(
-                f"{len(stale)} schema file(s) in {_shown(folder)} are missing or out of date",
-                f"Run `personas schema --out {_shown(folder)}` to regenerate them.",
+                f"{len(stale)} schema file(s) in {_display_path(folder)} are missing or out of date",
+                f"Run `personas schema --out {_display_path(folder)}` to regenerate them.",
             )
             return 1
-        app.console.print(f"Schemas in {_shown(folder)} are current.")
+        app.console.print(f"Schemas in {_display_path(folder)} are current.")
         return 0
 
     results = write_schemas(folder)
     for path, changed in results:
-        app.console.print(f"{'wrote' if changed else 'unchanged'}: {_shown(path)}")
+        app.console.print(f"{'wrote' if changed else 'unchanged'}: {_display_path(path)}")
     return 0
 
 
-def _shown(path: Path) -> str:
-    """A path as the user would type it: relative to the current folder when below it."""
+def _display_path(path: Path) -> str:
+    """Format a path as the user would type it: relative to the current folder when below it."""
     try:
         return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
     except ValueError:
