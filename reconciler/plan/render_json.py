@@ -17,9 +17,17 @@ def render_json(plan: Plan) -> str:
 
 def write_plan(plan: Plan, path: Path) -> None:
     """Write the plan's canonical JSON atomically: readers see the old file or the whole new one."""
+    from reconciler.errors import UsageError
+
     path = Path(path)
     text = render_json(plan)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or Path("."))
+    try:
+        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as error:
+        raise UsageError(
+            f"cannot write the plan to {path}: {error.strerror}",
+            hint="Pass --out a path in an existing folder you can write to.",
+        ) from None
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as file:
             file.write(text)

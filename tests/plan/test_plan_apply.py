@@ -174,6 +174,7 @@ def test_saved_plan_applies_exactly_and_records_the_audit(project):
     assert entry.plan["resource_changes"][0]["address"] == "trait.orders"
     assert entry.user
     assert entry.host
+    assert (entry.git_commit, entry.git_branch) == (None, None)  # the project is not in a repository
     assert list(snapshot.resources) == ["trait.orders"]
 
 
@@ -410,3 +411,33 @@ def test_rename_with_an_entity_change_is_a_replace(project):
     assert list(snapshot.resources) == ["trait.purchases"]
     assert [version.action for version in history][-2:] == ["move", "replace"]
     assert project.run("plan", "--detailed-exitcode").exit_code == 0
+
+
+def test_plan_out_to_a_missing_folder_is_an_error(project):
+    project.write("traits/orders.yaml", orders())
+    result = project.run("plan", "--out", str(project.root / "missing" / "plan.json"))
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"Error: cannot write the plan to {project.root / 'missing' / 'plan.json'}: ")
+
+
+def test_audit_records_git_commit_and_branch(project):
+    import subprocess
+
+    def git(*args: str) -> str:
+        env = {"GIT_AUTHOR_NAME": "a", "GIT_AUTHOR_EMAIL": "a@example.com", "GIT_COMMITTER_NAME": "a",
+               "GIT_COMMITTER_EMAIL": "a@example.com", "PATH": "/usr/bin:/bin"}
+        return subprocess.run(["git", "-C", str(project.root), *args], env=env, check=True,
+                              capture_output=True, text=True).stdout.strip()
+
+    project.write("traits/orders.yaml", orders())
+    git("init", "-q", "-b", "audiences")
+    git("add", ".")
+    git("commit", "-q", "-m", "Add orders")
+    apply(project)
+    store = project.store()
+    try:
+        (entry,) = store.audit_log()
+    finally:
+        store.close()
+    assert entry.git_commit == git("rev-parse", "HEAD")
+    assert entry.git_branch == "audiences"
