@@ -320,7 +320,8 @@ def format_file(path: Path, *, display_name: str | None = None) -> FormattedFile
     except OSError as error:
         return FormattedFile(path, "", None, SpecError(f"{name}: read failed: {error.strerror}"))
     try:
-        return FormattedFile(path, original, format_text(original, source=name, roots=roots_for(path.name)))
+        text = original.removeprefix("\ufeff")  # a byte order mark is not written back
+        return FormattedFile(path, original, format_text(text, source=name, roots=roots_for(path.name)))
     except SpecError as error:
         return FormattedFile(path, original, None, error)
 

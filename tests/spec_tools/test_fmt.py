@@ -307,3 +307,11 @@ def test_fmt_keeps_the_file_mode_and_leaves_no_temporary_file(project: Path):
     assert run_cli("fmt", str(path)).exit_code == 0
     assert stat.S_IMODE(path.stat().st_mode) == 0o640
     assert sorted(p.name for p in path.parent.iterdir()) == ["done.yml", "ltv.yaml"]
+
+
+def test_fmt_drops_a_byte_order_mark(project: Path):
+    path = project / "personas.yaml"
+    path.write_bytes(b"\xef\xbb\xbfversion: 1\nname: acme\n")
+    assert run_cli("fmt", "--check", str(path)).exit_code == 1
+    assert run_cli("fmt", str(path)).exit_code == 0
+    assert path.read_bytes() == b"version: 1\nname: acme\n"

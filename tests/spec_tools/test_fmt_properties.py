@@ -15,6 +15,7 @@ from ruamel.yaml.nodes import MappingNode, ScalarNode, SequenceNode
 from reconciler.spec.fmt import format_text
 from reconciler.spec.key_order import RESOURCE_MODELS, canonical_keys, child_models, choose_model
 from reconciler.spec.models import RESOURCE_KINDS
+from reconciler.spec.schema import build_schemas
 
 names = st.from_regex(r"[a-z][a-z0-9_]{0,8}", fullmatch=True)
 durations = st.builds(lambda n, unit: f"{n}{unit}", st.integers(1, 400), st.sampled_from("smhdw"))
@@ -140,6 +141,9 @@ def assert_keys_canonical(text: str) -> None:
     visit(YAML().compose(text), RESOURCE_MODELS)
 
 
+RESOURCE_SCHEMA = next(item.schema for item in build_schemas() if item.filename == "resource.schema.json")
+
+
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(document=resources, seed=st.integers(0, 2**32 - 1))
 def test_fmt_generated_specs_stable(document, seed):
@@ -155,3 +159,13 @@ def test_fmt_generated_specs_stable(document, seed):
     assert sorted(re.findall(r"# (note \d+)", once)) == sorted(comments)
     assert_keys_canonical(once)
     assert re.search(r"^ {1}\S|^(?:  )* {3}\S", once, re.MULTILINE) is None, "indentation is not a multiple of 2"
+
+
+@settings(max_examples=100, deadline=None)
+@given(document=resources)
+def test_schema_accepts_generated_valid_specs(document):
+    from jsonschema import Draft202012Validator
+
+    RESOURCE_KINDS[document["kind"]].model_validate(document)
+    errors = [f"{error.json_path}: {error.message}" for error in Draft202012Validator(RESOURCE_SCHEMA).iter_errors(document)]
+    assert errors == []
