@@ -47,7 +47,7 @@ __all__ = [
 
 
 def open_store(url: str) -> StateStore:
-    """Open the store at an already resolved URL; nothing is created or written until a write asks."""
+    """Open the store at an already resolved URL. Nothing is created or written before the first write."""
     from reconciler.state.store import StateStore
 
     return StateStore(url)

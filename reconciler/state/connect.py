@@ -63,7 +63,7 @@ def create_engine(url: sa.URL) -> sa.Engine:
 
 
 def create_lock_engine(url: sa.URL) -> sa.Engine:
-    """An engine without a pool for PostgreSQL lock sessions: closing one really ends the session."""
+    """Create an engine without a pool for PostgreSQL lock sessions, so that closing a connection ends its session."""
     return sa.create_engine(url, poolclass=sa.NullPool, isolation_level="AUTOCOMMIT")
 
 

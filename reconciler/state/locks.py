@@ -36,7 +36,7 @@ POLL_INTERVAL = 0.2
 
 
 def advisory_key(lineage: str, name: str) -> int:
-    """The signed 64-bit PostgreSQL advisory lock key of a lock."""
+    """Derive the signed 64-bit PostgreSQL advisory lock key of a lock from the lineage and lock name."""
     digest = hashlib.sha256(f"personas:{lineage}:{name}".encode()).digest()
     return int.from_bytes(digest[:8], "big", signed=True)
 

@@ -62,7 +62,7 @@ class ResourceRecord:
 
 @dataclass(frozen=True)
 class StateSnapshot:
-    """What a read of the state returns; an uninitialised store has lineage None and serial 0."""
+    """The applied state as read at one moment. An uninitialised store has lineage None and serial 0."""
 
     lineage: str | None
     serial: int
@@ -98,7 +98,7 @@ class AppliedChange:
 
 @dataclass(frozen=True)
 class AuditEntry:
-    """Who applied, from where, and the plan they applied."""
+    """Audit details of one apply: the user, host, git commit and branch, and the plan applied."""
 
     plan: dict[str, Any]
     user: str = field(default_factory=current_user)

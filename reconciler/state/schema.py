@@ -40,7 +40,7 @@ def current_version(connection: sa.Connection) -> int | None:
     try:
         return int(revision)
     except ValueError:
-        # Not a revision of ours: treat it as newer than anything this personas knows.
+        # A revision id personas does not use, so it comes from a newer release.
         return HEAD_VERSION + 1
 
 

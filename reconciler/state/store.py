@@ -1,4 +1,4 @@
-"""The state store: what was applied, by whom, and the locks around it.
+"""The state store: applied resources, their history and audit log, and the locks around them.
 
 Reads never write: a store that was never initialised reads as empty, and
 on SQLite a missing file is not even created. Writes go through `apply`

@@ -1,8 +1,8 @@
 """The state store's tables at the newest schema version, for queries.
 
-The migrations in `migrations/versions/` create these tables; they spell the
-columns out again on purpose, since a migration must keep doing what it did
-when it shipped. A test checks that both agree.
+The migrations in `migrations/versions/` create these tables. They spell the
+columns out again on purpose, because a migration must keep doing what it
+did when it shipped. A test checks that both agree.
 """
 
 from __future__ import annotations

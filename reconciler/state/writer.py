@@ -4,7 +4,7 @@ Identity of resources across changes:
 
 * `create` gives a resource a new stable id.
 * `update` and `move` keep the id, so a renamed resource keeps its history,
-  results and destination state; a move records the address it came from.
+  results and destination state. A move records the address it came from.
 * `replace` gives a new id, because the old resource's history is closed
   (its entity or type changed); the history row names the id it replaced.
 * `delete` removes the resource and, for audiences and destinations, leaves

@@ -51,7 +51,7 @@ def audit(user: str = "alice", time: datetime | None = None) -> AuditEntry:
 
 
 def apply(store, *changes: AppliedChange, user: str = "alice", time: datetime | None = None) -> int:
-    """Apply `changes` on top of whatever the store holds now."""
+    """Apply `changes` on top of the store's current serial and lineage."""
     snapshot = store.read()
     return store.apply(snapshot.serial, snapshot.lineage, list(changes), audit(user, time))
 

@@ -20,7 +20,7 @@ from reconciler.state import tables as state_tables
 
 from .helpers import dump_tables, engine_for
 
-# Takes the lock in a child process, says so, then dies by SIGKILL or sleeps until killed.
+# Child process: takes the lock, prints its id, then dies by SIGKILL or sleeps until killed.
 HOLDER = """
 import os, signal, sys, time
 from reconciler.state import open_store

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
@@ -10,12 +9,12 @@ import pytest
 import sqlalchemy as sa
 
 from reconciler.errors import StateSchemaError
-from reconciler.state import open_store, records
+from reconciler.state import open_store
 from reconciler.state import tables as state_tables
-from reconciler.state.schema import HEAD_VERSION, migrate
-from reconciler.state.writer import apply_changes
+from reconciler.state.schema import HEAD_VERSION
 
 from .helpers import V1_TABLES, V2_TABLES, apply, audit, build_version_1_store, change, dump_tables, engine_for
+
 
 def set_version(url: str, revision: str) -> None:
     engine = engine_for(url)

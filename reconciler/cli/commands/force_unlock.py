@@ -15,7 +15,7 @@ def command(app: AppContext, lock_id: str) -> None:
     """Remove the lock LOCK_ID, as named in the message of the command that found the state locked.
 
     Asks no question. On PostgreSQL it also ends the database session holding
-    the lock; an apply still running there cannot write a stale plan, since
+    the lock. An apply still running there cannot write a stale plan, because
     every apply checks the serial.
     """
     with open_project_store(app) as store:
