@@ -139,7 +139,7 @@ def load_project(folder: Path | str, env: Mapping[str, str] | None = None, *, ca
 
     `env` (default: os.environ) decides which `${...}` variables count as
     unset for the warnings. `cache=False` parses every file even when the
-    parse cache in .personas/cache/ holds it.
+    parse cache in .personas/cache/ has it.
     """
     result = check_project(folder, env, cache=cache)
     if result.project is None:
@@ -269,7 +269,7 @@ def _load_settings(root: Path, diagnostics: list[Diagnostic], cache: Any) -> tup
         return None, None
     document = loaded.documents[0]
     for extra in loaded.documents[1:]:
-        diagnostics.append(extra.diagnostic([], "invalid-document", "personas.yaml holds one document; resources go in their own files"))
+        diagnostics.append(extra.diagnostic([], "invalid-document", "personas.yaml must contain one document: resources go in their own files"))
     if not isinstance(document.data, dict):
         diagnostics.append(document.diagnostic([], "invalid-document", "personas.yaml must be a mapping with `version: 1` and `name`"))
         return None, None

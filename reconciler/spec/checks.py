@@ -10,7 +10,7 @@ finding is a Diagnostic placed at the YAML path it concerns:
   use operators and operands that fit the trait's value type;
 * entities agree: an account audience tests account traits and account
   audiences, while `any_user`, `all_users` and `no_user` appear only in
-  account audiences and hold user-level conditions;
+  account audiences and contain user-level conditions;
 * audiences do not reference each other in a cycle;
 * secrets are never literal: URL passwords are `${...}` references,
   credential headers carry one, `signing_secret` is exactly one;
@@ -478,7 +478,7 @@ def _yaml_value(value: Any) -> Any:
 
 
 def has_literal_password(url: str) -> bool:
-    """True when a URL (or the default of a whole-URL reference) holds a password that is not a reference."""
+    """True when a URL (or the default of a whole-URL reference) contains a password that is not a reference."""
     try:
         references = find_references(url)
     except ValueError:

@@ -63,7 +63,9 @@ class _Part:
 
     @property
     def has_content(self) -> bool:
-        return not self.is_marker and any(not _COMMENT_OR_BLANK_RE.match(line) for line in self.lines)
+        return not self.is_marker and any(
+            not _COMMENT_OR_BLANK_RE.match(line) and not line.startswith("%") for line in self.lines
+        )
 
 
 def roots_for(filename: str) -> Models:
@@ -83,7 +85,8 @@ def format_text(text: str, *, source: str = "<text>", roots: Models | None = Non
             pieces.append(_format_document("".join(part.lines), roots, source, part.first_line))
         else:
             pieces.append("".join(line.rstrip() + "\n" for line in part.lines))
-    return "".join(pieces).rstrip("\n") + "\n"
+    formatted = "".join(pieces).rstrip("\n")
+    return formatted + "\n" if formatted else ""
 
 
 def _split_documents(text: str) -> Iterator[_Part]:

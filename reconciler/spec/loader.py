@@ -1,8 +1,8 @@
 """Reading YAML files into plain Python data, fast, with exact positions on demand.
 
-Specs are read with the C parser of ruamel.yaml (`ruamel.yaml.clib`), which
-only composes a tree of nodes; this module turns the nodes into plain dicts,
-lists, strings, numbers, booleans and None itself. That keeps loading a
+Specs are read with the C parser of ruamel.yaml (`ruamel.yaml.clib`), used
+only to compose a tree of nodes. This module then turns the nodes into plain
+dicts, lists, strings, numbers, booleans and None itself. That keeps loading a
 thousand files to a fraction of a second and gives full control over what a
 value may become:
 
@@ -14,7 +14,7 @@ value may become:
   `!!null`, `!!map`, `!!seq`) are rejected, so `!!python/object` or a custom
   `!thing` can never build an object.
 * Anchors, aliases and `<<` merge keys work; a document that aliases expand
-  past `MAX_VALUES` values is refused instead of exhausting memory.
+  past `MAX_VALUES` values is rejected instead of exhausting memory.
 
 Positions cost nothing on the happy path: each document keeps its root node,
 and `YamlDocument.locate(path)` walks it only when a diagnostic needs a line
@@ -204,7 +204,7 @@ def decode_text(raw: bytes, file: str = "") -> tuple[str | None, Diagnostic | No
     if b"\x00" in raw:
         return None, Diagnostic(
             file, None, None, "", "file-encoding", "error",
-            "binary file: it holds NUL bytes, so it is not YAML text",
+            "binary file: it contains NUL bytes, so it is not YAML text",
             "Move binary files out of the project folder, or give them another extension than .yaml/.yml.",
         )
     try:
@@ -304,7 +304,7 @@ class _Builder:
 
     def _check_count(self) -> None:
         if self._count > MAX_VALUES:
-            raise _TooLarge(f"the document holds more than {MAX_VALUES} values once aliases are expanded")
+            raise _TooLarge(f"the document contains more than {MAX_VALUES} values once aliases are expanded")
 
     def _build_node(self, node: Node, path: tuple[PathPart, ...], depth: int) -> Any:
         tag = _tag(node)
@@ -384,7 +384,7 @@ class _Builder:
         shown = tag.replace(_TAG, "!!")
         self._report(
             node, path, "unsupported-tag",
-            f"tag `{shown}` is not allowed: specs hold plain text, numbers, booleans, null, lists and mappings",
+            f"tag `{shown}` is not allowed: specs contain only text, numbers, booleans, null, lists and mappings",
             "Remove the tag.",
         )
 

@@ -5,7 +5,7 @@ Pydantic reports an error at a `loc` such as
 discriminated unions (`event` names the kind of condition, `event_counter`
 the type of a trait) rather than keys. `_walk` follows the loc through the
 model's types side by side with the data, drops the tags, and so finds the
-YAML path (`spec.include.windw`), the model that holds the last key (to
+YAML path (`spec.include.windw`), the model that contains the last key (to
 suggest `window` for `windw`) and the type expected there.
 
 Pydantic's messages are then rewritten for people who write YAML: "unknown
@@ -85,7 +85,7 @@ def _kind_problem(document: YamlDocument, data: dict[Any, Any]) -> Diagnostic:
     if "kind" not in data:
         return document.diagnostic(
             ["kind"], "missing-key", "missing required key `kind`",
-            f"Every resource says its kind: {', '.join(kinds)}. "
+            f"Every resource sets its kind: {', '.join(kinds)}. "
             "Other YAML files do not belong in the project folder.",
         )
     hint = did_you_mean(data["kind"], kinds) or f"expected one of: {', '.join(kinds)}"
@@ -125,7 +125,7 @@ def translate_errors(
 
 
 def _already_reported(document: YamlDocument, path: list[PathPart]) -> bool:
-    """True when reading the YAML already reported this place (a refused tag leaves a null behind)."""
+    """True when reading the YAML already reported this place (a rejected tag leaves a null behind)."""
     return any(tuple(path[: len(broken)]) == broken for broken in document.broken)
 
 

@@ -2,7 +2,7 @@
 
 Each case is a folder holding a small project and `expected.yaml`, the list
 of diagnostics validation must report, every field written out. A case
-without its own personas.yaml gets `BASE_PROJECT_FILE`, unless it holds a
+without its own personas.yaml gets `BASE_PROJECT_FILE`, unless it contains a
 `.no-project-file` marker.
 """
 

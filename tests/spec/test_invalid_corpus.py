@@ -1,6 +1,6 @@
 """Every invalid project under tests/spec/invalid/ reports exactly its expected diagnostics.
 
-Each case folder holds a small project and `expected.yaml`, written by hand:
+Each case folder contains a small project and `expected.yaml`, written by hand:
 file, line, column, YAML path, code, severity, message and hint of every
 diagnostic, in the order `personas validate` prints them.
 """
@@ -24,7 +24,7 @@ def _expected(name: str, root: Path) -> list[dict]:
     return items
 
 
-def test_corpus_holds_enough_cases():
+def test_corpus_has_enough_cases():
     assert len(case_names()) >= 45
 
 

@@ -1,4 +1,4 @@
-"""Property tests: whatever YAML a file holds, loading ends in a result or diagnostics, never a crash.
+"""Property tests: whatever YAML a file contains, loading ends in a result or diagnostics, never a crash.
 
 Three sources of input: arbitrary text, arbitrary data dumped to YAML, and
 valid specs mutated by dropping, renaming or retyping a key.

@@ -120,7 +120,7 @@ def test_json_output_of_a_valid_project(write_project):
     assert (payload["valid"], payload["diagnostics"], payload["summary"]["errors"]) == (True, [], 0)
 
 
-def test_missing_project_file_says_what_to_do(tmp_path):
+def test_missing_project_file_names_next_step(tmp_path):
     result = _validate(tmp_path)
 
     assert result.exit_code == 1
