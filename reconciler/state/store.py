@@ -266,11 +266,8 @@ class StateStore:
         if path is not None and not path.is_file():
             yield None
             return
-        try:
-            with self.engine.connect() as connection:
-                yield connection
-        except sa.exc.OperationalError as error:
-            raise _unreachable(self.where, error) from None
+        with _translate_errors(self.where), self.engine.connect() as connection:
+            yield connection
 
     @contextmanager
     def _reading_data(self) -> Iterator[sa.Connection | None]:
@@ -282,14 +279,11 @@ class StateStore:
     @contextmanager
     def _writing(self) -> Iterator[sa.Connection]:
         """Yield a connection inside one transaction; SQLite takes its write lock at the start."""
-        try:
-            with self.engine.connect() as connection:
-                if self.is_sqlite:
-                    connection = connection.execution_options(sqlite_begin="IMMEDIATE")
-                with connection.begin():
-                    yield connection
-        except sa.exc.OperationalError as error:
-            raise _unreachable(self.where, error) from None
+        with _translate_errors(self.where), self.engine.connect() as connection:
+            if self.is_sqlite:
+                connection = connection.execution_options(sqlite_begin="IMMEDIATE")
+            with connection.begin():
+                yield connection
 
     def _lineage(self) -> str:
         with self._reading() as connection:
@@ -325,9 +319,17 @@ def _ids_of(connection: sa.Connection, address: str) -> set[str]:
     return ids
 
 
-def _unreachable(where: str, error: sa.exc.OperationalError) -> StateError:
-    reason = str(error.orig).strip().splitlines()[0] if error.orig is not None else type(error).__name__
-    return StateError(
-        f"cannot use the state store at {where}: {reason}",
-        hint="Check that the database is running and that `state:` in personas.yaml points at it.",
-    )
+@contextmanager
+def _translate_errors(where: str) -> Iterator[None]:
+    """Turn "cannot connect" and "not a database" errors into a StateError naming the store."""
+    try:
+        yield
+    except sa.exc.DatabaseError as error:
+        # Subclasses such as IntegrityError are bugs or races to raise as they are.
+        if not isinstance(error, sa.exc.OperationalError) and type(error) is not sa.exc.DatabaseError:
+            raise
+        reason = str(error.orig).strip().splitlines()[0] if error.orig is not None else type(error).__name__
+        raise StateError(
+            f"cannot use the state store at {where}: {reason}",
+            hint="Check that the database is running and that `state:` in personas.yaml points at it.",
+        ) from None

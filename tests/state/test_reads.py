@@ -7,8 +7,10 @@ import os
 import time
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
+from reconciler.errors import StateError
 from reconciler.state import open_store
 
 from .helpers import V1_TABLES, V2_TABLES, apply, change, dump_tables
@@ -76,3 +78,29 @@ def test_reading_sqlite_store_leaves_file_untouched(tmp_path):
     assert hashlib.sha256(path.read_bytes()).hexdigest() == digest
     assert os.stat(path).st_mtime_ns == mtime
     assert sorted(p.name for p in tmp_path.iterdir()) == ["state.db"]
+
+
+def test_unreachable_postgres_raises_state_error():
+    with open_store("postgresql+psycopg://personas:pw_FAKE@127.0.0.1:1/state") as store:
+        with pytest.raises(StateError) as caught:
+            store.read()
+
+    assert caught.value.message.startswith("cannot use the state store at postgresql+psycopg://personas:***@127.0.0.1:1/state: ")
+    assert "pw_FAKE" not in caught.value.message
+    assert caught.value.hint == "Check that the database is running and that `state:` in personas.yaml points at it."
+
+
+def test_file_that_is_not_sqlite_raises_state_error(tmp_path):
+    path = tmp_path / "state.db"
+    path.write_text("not a database\n")
+
+    with open_store(f"sqlite:///{path}") as store:
+        with pytest.raises(StateError, match=f"^cannot use the state store at {path}: file is not a database$"):
+            store.read()
+
+
+def test_unsupported_url_is_rejected():
+    with pytest.raises(StateError, match="must be SQLite or PostgreSQL, not mysql"):
+        open_store("mysql://user@127.0.0.1/state")
+    with pytest.raises(StateError, match="needs a SQLite file"):
+        open_store("sqlite://")
