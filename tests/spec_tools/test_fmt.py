@@ -315,3 +315,14 @@ def test_fmt_drops_a_byte_order_mark(project: Path):
     assert run_cli("fmt", "--check", str(path)).exit_code == 1
     assert run_cli("fmt", str(path)).exit_code == 0
     assert path.read_bytes() == b"version: 1\nname: acme\n"
+
+
+def test_fmt_keeps_empty_and_comment_only_files():
+    assert format_text("", source="empty.yaml") == ""
+    assert format_text("\n\n", source="empty.yaml") == ""
+    assert format_text("# nothing here yet  \n", source="todo.yaml") == "# nothing here yet\n"
+
+
+def test_fmt_keeps_a_yaml_directive():
+    text = "%YAML 1.2\n---\nkind: Trait\napiVersion: personas/v1\n"
+    assert format_text(text, source="t.yaml") == "%YAML 1.2\n---\napiVersion: personas/v1\nkind: Trait\n"
