@@ -16,7 +16,7 @@ import pytest
 from reconciler.cli import main
 from reconciler.state import open_store, records
 
-from .helpers import apply, build_version_1_store, change
+from .helpers import V1_TABLES, apply, build_version_1_store, change, dump_tables
 from .test_locks import HOLDER
 
 APPLIED_AT = datetime(2026, 12, 4, 21, 0, tzinfo=timezone.utc)
@@ -194,9 +194,11 @@ def test_state_history_json_lists_everything(applied):
 
 def test_old_schema_is_refused_until_upgrade(project):
     build_version_1_store(project.state_url)
+    rows_before = dump_tables(project.state_url, V1_TABLES)
 
     refused = project.run("state", "list")
     upgraded = project.run("state", "upgrade")
+    rows_after = dump_tables(project.state_url, V1_TABLES)
     listed = project.run("state", "list")
     again = project.run("state", "upgrade")
 
@@ -209,6 +211,7 @@ def test_old_schema_is_refused_until_upgrade(project):
         0,
         f"Upgraded the state store at {project.where} from schema version 1 to 2.\n",
     )
+    assert rows_after == rows_before
     assert listed.returncode == 0
     assert "audience.vip  Audience  2" in listed.stdout
     assert again.stdout == f"The state store at {project.where} is already at schema version 2.\n"

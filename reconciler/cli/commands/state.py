@@ -38,7 +38,7 @@ def command() -> None:
 @FORMAT_OPTION
 @pass_app
 def list_(app: AppContext, output_format: str) -> None:
-    """List applied resources with their version and who applied them."""
+    """List applied resources and who applied them."""
     with open_project_store(app) as store:
         store.check_schema()
         snapshot = store.read()
@@ -64,7 +64,11 @@ def list_(app: AppContext, output_format: str) -> None:
 @FORMAT_OPTION
 @pass_app
 def show(app: AppContext, address: str, output_format: str) -> None:
-    """Show the applied spec of ADDRESS (such as audience.vip) and where it came from."""
+    """Show the applied spec of ADDRESS.
+
+    ADDRESS is kind.name, such as audience.vip, or project.identity. Also
+    shows its id, version, source file and previous names.
+    """
     with open_project_store(app) as store:
         store.check_schema()
         snapshot = store.read()
@@ -96,7 +100,11 @@ def show(app: AppContext, address: str, output_format: str) -> None:
 @FORMAT_OPTION
 @pass_app
 def history(app: AppContext, address: str | None, output_format: str) -> None:
-    """List applied versions, oldest first: of ADDRESS when given, across renames, or of everything."""
+    """List applied versions, oldest first.
+
+    With ADDRESS, lists only that resource's versions, following it across
+    renames and replaces.
+    """
     with open_project_store(app) as store:
         store.check_schema()
         versions = store.history(address)
@@ -119,7 +127,11 @@ def history(app: AppContext, address: str | None, output_format: str) -> None:
 @command.command("upgrade")
 @pass_app
 def upgrade(app: AppContext) -> None:
-    """Migrate the state store's schema to the version this personas uses."""
+    """Migrate the state store to the current schema.
+
+    Runs in one transaction and keeps every row. Back up the store first if
+    you may need to go back to an older personas.
+    """
     with open_project_store(app) as store:
         before, after = store.upgrade()
         where = store.where
