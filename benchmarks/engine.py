@@ -8,15 +8,16 @@ Steps, each in its own child process so that its wall time and peak memory
 
 1. generate  benchmarks/generate_events.py writes the events (skipped when
              the file for these --events and --seed already exists)
-2. ingest    the engine's ingest_files(), without identity resolution
+2. ingest    `personas ingest --no-resolve FILE`
 3. identity  the engine's resolve(): identity resolution of every message
 4. apply     `personas apply --auto-approve`: 20 traits and 20 audiences
 5. run       `personas run --no-sync`: computes all of them at as_of
 6. hand_sql  the same 20 traits and 20 audiences as plain DuckDB SQL
              (benchmarks/workload.py) over the same tables
 
-Steps 2 and 3 together are what `personas ingest FILE` does. They call the
-engine functions directly so that each step is timed on its own.
+Steps 2 and 3 together are what `personas ingest FILE` does. No command
+resolves identities alone, so step 3 calls the engine function that
+`personas ingest` and `personas run` call.
 
 The script prints one line per step, the ratio of `run` to `hand_sql`, and
 a comparison of the results: for each trait and audience, the number of
@@ -32,6 +33,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -42,18 +44,6 @@ sys.path.insert(0, str(HERE))
 import workload  # noqa: E402  (a sibling module of this script)
 
 PERSONAS = Path(sys.executable).parent / "personas"
-
-INGEST_CHILD = """
-import sys
-from pathlib import Path
-from reconciler.project import load_project
-from reconciler.engine.warehouse import open_warehouse
-from reconciler.engine.ingest import ingest_files
-project = load_project(Path(sys.argv[1]))
-with open_warehouse(project) as warehouse:
-    summary = ingest_files(warehouse, [Path(sys.argv[2])], resolve_identities=False)
-print(f"read {summary.read}, stored {summary.stored}, quarantined {summary.quarantined}")
-"""
 
 IDENTITY_CHILD = """
 import sys
@@ -99,8 +89,6 @@ def measure(name: str, command: list[str], cwd: Path) -> Step:
 
 def _drain(process: subprocess.Popen) -> tuple[str, str]:
     """Read a child's output to the end without reaping it, so that wait4 can."""
-    import threading
-
     chunks: dict[str, str] = {}
 
     def read(stream_name: str) -> None:
@@ -236,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     plan = [
         ("generate", [python, str(HERE / "generate_events.py"), "--events", str(arguments.events),
                       "--seed", str(arguments.seed), "--out", str(events_file)]),
-        ("ingest", [python, "-c", INGEST_CHILD, str(project), str(events_file)]),
+        ("ingest", [str(PERSONAS), "--project", str(project), "ingest", "--no-resolve", str(events_file)]),
         ("identity", [python, "-c", IDENTITY_CHILD, str(project)]),
         ("apply", [str(PERSONAS), "--project", str(project), "apply", "--auto-approve"]),
         ("run", [str(PERSONAS), "--project", str(project), "run", "--no-sync"]),

@@ -78,7 +78,7 @@ def test_hand_sql_agrees_with_personas(tmp_path):
     engine.write_project(project, "1GB", 1)
 
     for name, command in (
-        ("ingest", [sys.executable, "-c", engine.INGEST_CHILD, str(project), str(events)]),
+        ("ingest", [str(engine.PERSONAS), "--project", str(project), "ingest", "--no-resolve", str(events)]),
         ("identity", [sys.executable, "-c", engine.IDENTITY_CHILD, str(project)]),
         ("apply", [str(engine.PERSONAS), "--project", str(project), "apply", "--auto-approve"]),
         ("run", [str(engine.PERSONAS), "--project", str(project), "run", "--no-sync"]),
