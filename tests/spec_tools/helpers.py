@@ -20,22 +20,28 @@ def documents(path: Path) -> list[Any]:
 
 
 def example_projects() -> list[Path]:
-    """List every folder containing a personas.yaml: the examples in specs/ and the test projects in tests/."""
-    found = sorted(path.parent for path in (REPO / "specs").rglob("personas.yaml"))
-    found += sorted(path.parent for path in (REPO / "tests").rglob("personas.yaml"))
-    return found
+    """List the example projects in specs/ and the test projects in tests/ that validate.
+
+    Test folders also hold deliberately invalid projects; those test the
+    validator, not the spec tools, so they are left out.
+    """
+    from reconciler.project import check_project
+
+    examples = sorted(path.parent for path in (REPO / "specs").rglob("personas.yaml"))
+    candidates = sorted(path.parent for path in (REPO / "tests").rglob("personas.yaml"))
+    return examples + [folder for folder in candidates if check_project(folder).valid]
 
 
 def example_files() -> list[Path]:
-    """List every YAML file of the example and test projects, and the init templates."""
+    """List every spec file of the example and test projects, and the init templates."""
+    from reconciler.project import iter_resource_files
+
     files: list[Path] = []
     for project in example_projects() + [TEMPLATES]:
-        files += [path for path in sorted(project.rglob("*.y*ml")) if not _hidden(path, project)]
+        if (project / "personas.yaml").is_file():
+            files.append(project / "personas.yaml")
+        files += [path for path, _ in iter_resource_files(project)]
     return files
-
-
-def _hidden(path: Path, root: Path) -> bool:
-    return any(part.startswith(".") for part in path.relative_to(root).parts)
 
 
 @dataclass(frozen=True)
