@@ -17,6 +17,7 @@ that several members of a union report about one value become one message.
 from __future__ import annotations
 
 import difflib
+import inspect
 import re
 import types
 from collections.abc import Sequence
@@ -31,16 +32,27 @@ from reconciler.spec.models import CONDITION_KINDS, RESOURCE_KINDS, Count, Windo
 
 _NONE = type(None)
 
+# YAML must spell keys as documented (`from`, `not`, `apiVersion`), never by their Python
+# names (`from_`, `not_`, `api_version`), which the models accept for code that builds them.
+# pydantic before 2.11 has no `by_name`: there the Python names remain accepted.
+_BY_ALIAS_ONLY = {"by_name": False} if "by_name" in inspect.signature(BaseModel.model_validate).parameters else {}
 
-def did_you_mean(word: Any, choices: Sequence[str]) -> str | None:
-    """A hint naming the closest choice, when one is close enough."""
+
+def closest(word: Any, choices: Sequence[str]) -> str | None:
+    """The choice closest to `word` (difflib ratio 0.6 or more, or equal but for case), else None."""
     if not isinstance(word, str):
         return None
     matches = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
     if not matches:
         lowered = {choice.lower(): choice for choice in choices}
         matches = [lowered[word.lower()]] if word.lower() in lowered else []
-    return f"did you mean `{matches[0]}`?" if matches else None
+    return matches[0] if matches else None
+
+
+def did_you_mean(word: Any, choices: Sequence[str]) -> str | None:
+    """A hint naming the closest choice, when one is close enough."""
+    match = closest(word, choices)
+    return f"did you mean `{match}`?" if match else None
 
 
 def describe(value: Any) -> str:
@@ -100,7 +112,7 @@ def validate_model(
     for part in prefix:
         data = data[part]
     try:
-        return model.model_validate(data), []
+        return model.model_validate(data, **_BY_ALIAS_ONLY), []
     except ValidationError as error:
         return None, translate_errors(document, model, data, error, prefix)
     except RecursionError:
@@ -116,6 +128,12 @@ def translate_errors(
         problem = _problem(model, data, item)
         if problem is not None and not _already_reported(document, [*prefix, *problem.path]):
             by_path.setdefault(tuple(problem.path), []).append(problem)
+    # A misspelt required key is one mistake: "unknown key `evnt`, did you mean `event`?" says
+    # it all, so the "missing required key `event`" beside it is dropped.
+    for problems in list(by_path.values()):
+        for problem in problems:
+            if problem.suggestion is not None:
+                by_path.pop((*problem.path[:-1], problem.suggestion), None)
     diagnostics = []
     for problems in by_path.values():
         problem = _merge(problems)
@@ -253,6 +271,7 @@ class _Problem:
     at_key: bool = False
     expected: str | None = None  # "a number": merged when a union reports several
     value: Any = None
+    suggestion: str | None = None  # the key an unknown key probably meant
 
 
 _EXPECTED = {
@@ -308,10 +327,11 @@ def _problem(model: type[BaseModel], data: Any, item: dict[str, Any]) -> _Proble
 def _unknown_key(walk: _Walk, path: list[PathPart]) -> _Problem:
     key = path[-1] if path else ""
     choices = allowed_keys(walk.holder) if walk.holder is not None else []
-    hint = did_you_mean(key, choices)
+    suggestion = closest(key, choices)
+    hint = f"did you mean `{suggestion}`?" if suggestion else None
     if hint is None and choices:
         hint = f"allowed keys here: {', '.join(choices)}"
-    return _Problem(path, "unknown-key", f"unknown key {_shown(key)}", hint, at_key=True)
+    return _Problem(path, "unknown-key", f"unknown key {_shown(key)}", hint, at_key=True, suggestion=suggestion)
 
 
 def _condition_problem(path: list[PathPart], value: Any) -> _Problem:
