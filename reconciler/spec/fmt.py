@@ -106,7 +106,7 @@ def _round_trip() -> YAML:
     yaml = YAML(typ="rt")
     yaml.indent(mapping=2, sequence=4, offset=2)
     yaml.preserve_quotes = True
-    yaml.width = 4096  # never re-wrap long strings
+    yaml.width = 4096  # keep long strings on one line instead of folding them at 80 columns
     return yaml
 
 
@@ -236,6 +236,8 @@ def _move_chunks(node: MappingNode, order: list[str], lines: list[str], is_root:
     ends = [_last_line(key, value) for key, value in node.value]
     if any(key.start_mark.column != column for key in keys) or any(b <= a for a, b in zip(starts, starts[1:])):
         return None
+    if any(end >= start for end, start in zip(ends, starts[1:])):
+        return None  # a value seems to reach into the next key: leave this mapping as written
     if any(value.start_mark.line < key.start_mark.line for key, value in node.value):
         return None  # an alias: its marks point at the anchor, elsewhere in the file
     prefix = lines[starts[0]][:column]
