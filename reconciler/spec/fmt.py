@@ -69,7 +69,7 @@ class _Part:
 
 
 def roots_for(filename: str) -> Models:
-    """Return the models of a file's documents: personas.yaml is the project file, any other file holds resources."""
+    """Return the models of a file's documents: personas.yaml is the project file, any other file contains resources."""
     return PROJECT_MODELS if filename.rsplit("/", 1)[-1] == PROJECT_FILE else RESOURCE_MODELS
 
 
