@@ -1,6 +1,6 @@
 """Audience sizes before and after a plan, for `personas plan --estimate`.
 
-The plan stays a pure value: the CLI asks this module for sizes beside it.
+The plan stays a pure value: the CLI calls this module for sizes beside it.
 "Before" is the size the last successful run recorded for the audience
 (None when it was never computed); "after" is computed from the specs on
 disk like `personas preview`, storing nothing.

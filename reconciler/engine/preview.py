@@ -53,7 +53,7 @@ def applied_ids(project: Any) -> dict[str, str]:
 
 
 def disk_context(project: Any, warehouse: Any, as_of: datetime, ids: dict[str, str]) -> Any:
-    """A compiler context over the specs on disk, with every resource compiled inline."""
+    """Build a compiler context over the specs on disk, with every resource compiled inline."""
     from reconciler.engine.compiler import Context, Relations
 
     return Context(
@@ -72,7 +72,7 @@ def disk_context(project: Any, warehouse: Any, as_of: datetime, ids: dict[str, s
 
 @contextmanager
 def read_only(warehouse: Any) -> Iterator[sa.Connection]:
-    """A connection whose transaction is always rolled back."""
+    """Yield a connection whose transaction is always rolled back."""
     with warehouse.engine.connect() as connection:
         transaction = connection.begin()
         try:
@@ -130,19 +130,19 @@ def audience_size(connection: sa.Connection, ctx: Any, audience: Any) -> tuple[i
 
     members = audience_select(ctx, audience).subquery("members")
     query = sa.select(sa.func.count(), sa.func.count(sa.case((members.c.holdout, 1))))
-    size, held = connection.execute(query).one()
-    return int(size), int(held)
+    size, holdout_size = connection.execute(query).one()
+    return int(size), int(holdout_size)
 
 
 def audience_preview(connection: sa.Connection, ctx: Any, audience: Any) -> AudiencePreview:
     from reconciler.engine.compiler import audience_select
 
-    size, held = audience_size(connection, ctx, audience)
+    size, holdout_size = audience_size(connection, ctx, audience)
     members = audience_select(ctx, audience).subquery("members")
     sample = connection.execute(
         sa.select(members.c.subject_id).order_by(members.c.subject_id).limit(SAMPLE_SIZE)
     ).scalars().all()
-    return AudiencePreview(audience.address, ctx.as_of, size, held, list(sample))
+    return AudiencePreview(audience.address, ctx.as_of, size, holdout_size, list(sample))
 
 
 def trait_preview(connection: sa.Connection, ctx: Any, trait: Any) -> TraitPreview:

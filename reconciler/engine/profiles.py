@@ -40,7 +40,8 @@ def find_profile(warehouse: Warehouse, identifier: str, identifier_type: str | N
     """The canonical profile holding `identifier` (normalised as its type's rule says).
 
     Raises UsageError when no profile holds it, or when it is a value of
-    several types and `identifier_type` does not choose one.
+    several types held by different profiles and `identifier_type` does not
+    choose one.
     """
     warehouse.ensure_schema()
     rules = warehouse.settings.identity
@@ -76,7 +77,7 @@ def find_profile(warehouse: Warehouse, identifier: str, identifier_type: str | N
             f"no profile has the identifier {identifier!r}{where}",
             hint="Check the value (it is matched after normalisation, so emails ignore case), or ingest its messages first.",
         )
-    if len(matches) > 1:
+    if len({profile_id for _, profile_id in matches}) > 1:
         types = ", ".join(kind for kind, _ in matches)
         raise UsageError(
             f"{identifier!r} is an identifier of several types: {types}",

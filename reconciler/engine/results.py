@@ -82,7 +82,7 @@ def ensure_results_tables(connection: sa.Connection) -> None:
 
 
 def temp_table(name: str, *columns: str) -> sa.Table:
-    """A handle on a temporary table made with CreateTempTableAs (its columns by name)."""
+    """Return a handle on a temporary table made with CreateTempTableAs, naming its columns."""
     return sa.Table(name, sa.MetaData(), *(sa.Column(column) for column in columns))
 
 

@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class ResourceOutcome:
-    """What happened to one resource in a run."""
+    """The outcome of one resource in a run."""
 
     address: str
     resource_id: str
@@ -236,7 +236,7 @@ class Computation:
         return self._store_trait(connection, trait, trait_values_select(self.context, trait))
 
     def _compute_scan(self, connection, group: list[Any], name: str) -> None:
-        """One scan for the group into a temporary table; then each trait's values from it."""
+        """Scan the group's events once into a temporary table, then store each trait's values from it."""
         import sqlalchemy as sa
 
         from reconciler.engine.compiler import build_scan, scan_values
@@ -347,7 +347,7 @@ class Computation:
 
 
 def _error_text(error: BaseException) -> str:
-    """The first line of a database error, without the SQL statement it carries."""
+    """Return the first line of a database error, without the SQL statement it carries."""
     original = getattr(error, "orig", None)
     text = str(original if original is not None else error).strip()
     return text.splitlines()[0] if text else type(error).__name__

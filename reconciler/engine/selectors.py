@@ -58,7 +58,7 @@ def direct_upstream(resource: Any) -> set[str]:
 
 
 def upstream(resources: Mapping[str, Any], address: str) -> set[str]:
-    """Every address `address` depends on, transitively (without itself)."""
+    """Return every address that `address` depends on, transitively, without itself."""
     found: set[str] = set()
     pending = [address]
     while pending:
@@ -110,7 +110,7 @@ def _label_matches(selector: str, resource: Any) -> bool:
 
 
 def select(resources: Mapping[str, Any], selectors: Iterable[str]) -> list[str]:
-    """The addresses of computable resources the selectors pick, in dependency order.
+    """Return the addresses of the traits and audiences the selectors pick, in dependency order.
 
     Raises UsageError for a selector that picks nothing, naming it.
     """

@@ -140,3 +140,9 @@ def test_init_accepts_an_empty_existing_folder(tmp_path: Path, monkeypatch):
 def test_project_name_follows_the_name_pattern(folder: str, expected: str):
     assert project_name(folder) == expected
     assert re.fullmatch(r"[a-z][a-z0-9_-]{0,62}", project_name(folder))
+
+
+def test_init_project_plans_three_creates(demo: Path):
+    result = run_cli("plan", "--detailed-exitcode", "--project", "demo")
+    assert result.exit_code == 2, result.stderr
+    assert "Plan: 3 to create, 0 to update, 0 to replace, 0 to delete, 0 to move." in result.stdout

@@ -18,7 +18,7 @@ def _iso(moment: datetime) -> str:
 
 
 def _plain(value: Any) -> Any:
-    """A JSON-safe value: decimals as exact text, timestamps as ISO 8601 UTC."""
+    """Convert a value for JSON: decimals as exact text, timestamps as ISO 8601 UTC."""
     if isinstance(value, Decimal):
         return format(value.normalize(), "f")
     if isinstance(value, datetime):

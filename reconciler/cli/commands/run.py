@@ -12,7 +12,7 @@ from reconciler.errors import UsageError
 
 
 def parse_as_of(text: str | None) -> datetime | None:
-    """An ISO 8601 timestamp or date from the command line (UTC without a zone)."""
+    """Parse an ISO 8601 timestamp or date from the command line (UTC without a zone)."""
     if text is None:
         return None
     from reconciler.spec.models import parse_timestamp
@@ -84,7 +84,7 @@ def _change(outcome: Any) -> str:
 
 
 def print_result(app: AppContext, result: Any) -> None:
-    """A table of resources (status, size, change, duration), the run id and what needs attention."""
+    """Print a table of resources (status, size, change, duration), the run id and what needs attention."""
     rows = [("RESOURCE", "STATUS", "SIZE", "CHANGE", "DURATION")]
     for outcome in result.outcomes:
         size = "" if outcome.size is None else str(outcome.size)

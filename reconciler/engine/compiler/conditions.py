@@ -23,7 +23,7 @@ from reconciler.spec.models import trait_value_type
 
 
 def predicate(ctx: Context, condition: Any, entity: str, subject: ColumnElement) -> ColumnElement:
-    """True for the subjects (profiles or accounts, by `entity`) that meet `condition`."""
+    """Return a test that is true for the subjects (profiles or accounts, by `entity`) meeting `condition`."""
     if isinstance(condition, m.AllCondition):
         return sa.and_(*(predicate(ctx, item, entity, subject) for item in condition.all))
     if isinstance(condition, m.AnyCondition):
@@ -45,7 +45,7 @@ def predicate(ctx: Context, condition: Any, entity: str, subject: ColumnElement)
 
 
 def _count_holds(count: m.Count, value: Any) -> Any:
-    """The count bounds applied to `value` (a number or a SQL expression)."""
+    """Apply the count bounds to `value`, a number or a SQL expression."""
     tests = []
     if count.equals is not None:
         tests.append(value == count.equals)

@@ -3,8 +3,8 @@
 `Relations` names the warehouse relations (the column contract of the
 warehouse: events, profiles, identifiers, account users). `Context` adds the
 evaluation time and the specs; it hands out the relation of any trait or
-audience by name. By default that is the resource compiled inline, as a CTE
-(what `preview` needs: nothing stored); `stored_traits` and
+audience by name. By default that is the resource compiled inline, as a CTE,
+which is what `preview` needs because it stores nothing. `stored_traits` and
 `stored_audiences` switch named resources to the results tables, which a run
 fills in dependency order.
 """
@@ -73,7 +73,7 @@ class Context:
     # ----------------------------------------------------------------- subjects
 
     def subject_column(self, entity: str) -> ColumnElement:
-        """The events column naming whom an event counts for."""
+        """Return the events column that names whom an event counts for."""
         events = self.relations.events
         return events.c.profile_id if entity == "user" else events.c.group_id
 
@@ -102,7 +102,7 @@ class Context:
     # ----------------------------------------------------------------- other resources
 
     def resource_key(self, address: str) -> str:
-        """The stable id of a resource when applied, else its address (for holdout hashing)."""
+        """Return the stable id of an applied resource, else its address (the holdout hash key)."""
         return self.resource_ids.get(address, address)
 
     def trait(self, name: str) -> Trait:
@@ -118,7 +118,7 @@ class Context:
             raise KeyError(f"audience.{name} is not defined") from None
 
     def trait_relation(self, name: str) -> FromClause:
-        """A relation (subject_id, value) of one trait's values, typed by its value type."""
+        """Return a relation (subject_id, value) of one trait's values, typed by its value type."""
         if name in self.stored_traits:
             from reconciler.engine.results import trait_values
 
@@ -136,7 +136,7 @@ class Context:
         return self._inline[key]
 
     def audience_relation(self, name: str) -> FromClause:
-        """A relation (subject_id, holdout) of one audience's members."""
+        """Return a relation (subject_id, holdout) of one audience's members."""
         if name in self.stored_audiences:
             from reconciler.engine.results import audience_members
 

@@ -49,7 +49,7 @@ def _snowflake_path(path: tuple[str, ...]) -> str:
 
 
 def _pg_path(compiler, path: tuple[str, ...]) -> str:
-    """A PostgreSQL text[] literal such as '{a,b}' for #> and #>>."""
+    """Write a path as the PostgreSQL text[] literal that #> and #>> take, such as '{a,b}'."""
     items = ",".join('"' + key.replace("\\", "\\\\").replace('"', '\\"') + '"' for key in path)
     return _quote(compiler, "{" + items + "}")
 
@@ -105,7 +105,7 @@ def _json_text_databricks(element, compiler, **kw):
 
 
 class JsonHasKey(ColumnElement):
-    """True when the JSON document holds `path`, even with an explicit null."""
+    """Test whether the JSON document contains `path`, even with an explicit null."""
 
     type = sa.Boolean()
     inherit_cache = False
@@ -299,7 +299,7 @@ def _empty_databricks(element, compiler, **kw):
 
 
 class JsonListContains(ColumnElement):
-    """True when a JSON array holds a text element."""
+    """Test whether a JSON array contains a text element."""
 
     type = sa.Boolean()
     inherit_cache = False

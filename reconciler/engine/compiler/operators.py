@@ -44,7 +44,7 @@ def is_timestamp_text(value: Any) -> bool:
 
 
 def naive_utc(value: datetime) -> datetime:
-    """A datetime as the warehouse stores it: UTC without a zone."""
+    """Convert a datetime to what the warehouse stores: UTC without a zone."""
     if value.tzinfo is not None:
         from datetime import timezone
 
@@ -103,7 +103,7 @@ def _text_match(expr: ColumnElement, operator: str, operand: str) -> ColumnEleme
 
 
 def property_predicate(raw: ColumnElement, fields: OperatorFields, as_of: datetime) -> ColumnElement:
-    """A filter on a property read as text from the event's JSON."""
+    """Build a filter on a property read as text from the event's JSON."""
     operator, operand = fields.operator, fields.operand
     if operator == "exists":
         return raw.isnot(None)
@@ -149,7 +149,7 @@ def _membership(raw: ColumnElement, operator: str, operands: list[Any]) -> Colum
 
 
 def value_predicate(value: ColumnElement, value_type: str, fields: OperatorFields, as_of: datetime) -> ColumnElement:
-    """A test of a trait value whose column has the trait's value type."""
+    """Build a test of a trait value whose column has the trait's value type."""
     operator, operand = fields.operator, fields.operand
     if operator == "exists":
         return value.isnot(None)

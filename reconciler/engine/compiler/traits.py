@@ -117,7 +117,7 @@ def _aggregate(trait: Trait, inside: ColumnElement, events) -> ColumnElement:
 
 
 def scan_values(ctx: Context, scan: TraitScan, relation, trait: Trait) -> sa.Select:
-    """One trait's (subject_id, value) rows from a computed scan relation."""
+    """Select one trait's (subject_id, value) rows from a computed scan relation."""
     column = relation.c[scan.labels[trait.name]]
     spec = trait.spec
     if spec.type in ("event_counter", "unique_count", "unique_list"):
@@ -243,7 +243,7 @@ def _sql_value(column: ColumnElement, value_type: str) -> ColumnElement:
 
 
 def sql_trait_columns(connection, trait: Trait, as_of) -> tuple[str, str]:
-    """The names of a `sql` trait query's two columns, read from an empty result.
+    """Read the names of a `sql` trait query's two columns from an empty result.
 
     Raises ValueError when the query does not return exactly two columns.
     """
