@@ -25,7 +25,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reconciler.errors import SpecError
 from reconciler.spec.diagnostics import Diagnostic, SourceLocation, errors, format_diagnostic, plural, sort_diagnostics
@@ -37,6 +37,9 @@ MAX_SHOWN = 20  # diagnostics quoted in a SpecError message; validate shows them
 
 _FILE_URL_RE = re.compile(r"^(?P<scheme>(?:sqlite|duckdb)(?:\+[A-Za-z0-9_]+)?):///(?P<rest>.*)$", re.DOTALL)
 
+if TYPE_CHECKING:
+    from reconciler.spec.settings import ProjectSettings
+
 Resource = Trait | Audience | Destination
 
 
@@ -45,7 +48,7 @@ class Project:
     """A loaded, valid project. Resources are sorted by address."""
 
     root: Path
-    settings: Any  # ProjectSettings
+    settings: ProjectSettings
     resources: list[Resource]
     warnings: list[Diagnostic] = field(default_factory=list)
     sources: dict[str, SourceLocation] = field(default_factory=dict, repr=False)

@@ -43,7 +43,7 @@ from reconciler.spec.models import (
 from reconciler.spec.settings import ProjectSettings
 from reconciler.spec.validation import describe, did_you_mean
 
-Path_ = tuple[PathPart, ...]
+YamlPath = tuple[PathPart, ...]
 _USER_WRAPPERS = ("any_user", "all_users", "no_user")
 _CREDENTIAL_HEADERS = {"authorization", "proxy-authorization", "cookie"}
 _CREDENTIAL_WORDS = ("token", "secret", "key")
@@ -272,7 +272,7 @@ class ProjectChecker:
     # ----------------------------------------------------------------- cycles
 
     def _check_cycles(self) -> None:
-        edges: dict[str, list[tuple[str, Path_]]] = {}
+        edges: dict[str, list[tuple[str, YamlPath]]] = {}
         for located in self.resources:
             if isinstance(located.model, Audience):
                 edges[located.model.name] = [
@@ -288,7 +288,7 @@ class ProjectChecker:
             reported.add(key)
             self._report_cycle(cycle, edges)
 
-    def _report_cycle(self, cycle: list[str], edges: dict[str, list[tuple[str, Path_]]]) -> None:
+    def _report_cycle(self, cycle: list[str], edges: dict[str, list[tuple[str, YamlPath]]]) -> None:
         start = cycle.index(min(cycle))
         cycle = cycle[start:] + cycle[:start]
         labels = [self.by_kind["audience"][name].label for name in cycle]
@@ -325,7 +325,7 @@ class AudienceChecker:
         for index, destination in enumerate(self.audience.spec.destinations):
             self._check_destination(destination, ["spec", "destinations", index])
 
-    def _check_trait_condition(self, condition: Any, path: Path_, level: str) -> None:
+    def _check_trait_condition(self, condition: Any, path: YamlPath, level: str) -> None:
         trait = self.project.require(self.located, [*path, "trait"], "trait", condition.trait)
         if trait is None:
             return
@@ -351,7 +351,7 @@ class AudienceChecker:
                     problem,
                 )
 
-    def _check_audience_condition(self, condition: Any, path: Path_, level: str) -> None:
+    def _check_audience_condition(self, condition: Any, path: YamlPath, level: str) -> None:
         other = self.project.require(self.located, [*path, "audience"], "audience", condition.audience)
         if other is not None and other.model.spec.entity != level:
             self._entity_problem([*path, "audience"], other, level)
@@ -383,7 +383,7 @@ class AudienceChecker:
 # --------------------------------------------------------------------------- condition trees
 
 
-def iter_audience_conditions(audience: Audience) -> Iterator[tuple[Any, Path_, str]]:
+def iter_audience_conditions(audience: Audience) -> Iterator[tuple[Any, YamlPath, str]]:
     """Every condition of an audience's include and exclude trees, with its YAML path and level.
 
     The level is the entity a condition tests: the audience's entity, or
@@ -395,7 +395,7 @@ def iter_audience_conditions(audience: Audience) -> Iterator[tuple[Any, Path_, s
         yield from iter_conditions(spec.exclude, ("spec", "exclude"), spec.entity)
 
 
-def iter_conditions(condition: Any, path: Path_, level: str) -> Iterator[tuple[Any, Path_, str]]:
+def iter_conditions(condition: Any, path: YamlPath, level: str) -> Iterator[tuple[Any, YamlPath, str]]:
     yield condition, path, level
     kind = condition_kind(condition)
     if kind in ("all", "any"):
@@ -407,7 +407,7 @@ def iter_conditions(condition: Any, path: Path_, level: str) -> Iterator[tuple[A
         yield from iter_conditions(getattr(condition, kind), (*path, kind), "user")
 
 
-def _find_cycles(edges: dict[str, list[tuple[str, Path_]]]) -> Iterator[list[str]]:
+def _find_cycles(edges: dict[str, list[tuple[str, YamlPath]]]) -> Iterator[list[str]]:
     """Each cycle of the reference graph, found by depth-first search (iterative)."""
     state: dict[str, int] = {}  # 1: on the current path, 2: done
     for root in sorted(edges):
@@ -434,7 +434,7 @@ def _find_cycles(edges: dict[str, list[tuple[str, Path_]]]) -> Iterator[list[str
 # --------------------------------------------------------------------------- operands
 
 
-def _operands(condition: Any, path: Path_) -> Iterator[tuple[list[PathPart], Any]]:
+def _operands(condition: Any, path: YamlPath) -> Iterator[tuple[list[PathPart], Any]]:
     operator = condition.operator
     operand = condition.operand
     if isinstance(operand, list):
@@ -523,7 +523,7 @@ def _only_references(text: str) -> bool:
     return references != [] and rest == ""
 
 
-def _strings(value: Any, path: Path_) -> Iterator[tuple[Path_, str]]:
+def _strings(value: Any, path: YamlPath) -> Iterator[tuple[YamlPath, str]]:
     if isinstance(value, str):
         if "$" in value:
             yield path, value
