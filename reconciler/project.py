@@ -93,11 +93,13 @@ class Project:
         absolute = (self.root / path).as_posix()
         return f"{match.group('scheme')}:///{absolute}" + (f"?{query}" if query else "")
 
-    def resolve_path(self, text: str, env: Mapping[str, str] | None = None) -> Path:
-        """Substitute `${...}` references and make a relative path absolute against the project folder."""
-        from reconciler.spec.interpolation import interpolate
+    def resolve_path(self, text: str | Path) -> Path:
+        """Make a path absolute against the project folder; `~` is the home folder.
 
-        path = Path(interpolate(text, os.environ if env is None else env, where="a path of the project")).expanduser()
+        `${...}` references are not substituted here: callers interpolate
+        first, so an escaped `$${` is never read twice.
+        """
+        path = Path(text).expanduser()
         return path if path.is_absolute() else self.root / path
 
     @cached_property

@@ -127,9 +127,10 @@ def test_resolve_url_with_an_unset_variable_raises_spec_error(project):
 
 
 def test_resolve_path_is_relative_to_the_project_folder(project):
-    assert project.resolve_path("out/audiences", env={}) == project.root / "out/audiences"
-    assert project.resolve_path("/tmp/abs", env={}) == Path("/tmp/abs")
-    assert project.resolve_path("${OUT:-exports}", env={}) == project.root / "exports"
+    assert project.resolve_path("out/audiences") == project.root / "out/audiences"
+    assert project.resolve_path("/tmp/abs") == Path("/tmp/abs")
+    assert project.resolve_path("~/exports") == Path.home() / "exports"
+    assert project.resolve_path("${OUT}") == project.root / "${OUT}"
 
 
 # --------------------------------------------------------------------------- specs hash
