@@ -226,3 +226,13 @@ def test_holdout_hash_matches_the_python_md5(warehouse):
         for i in range(50)
     }
     assert threshold == "40000000" and got == expected
+
+
+def test_audience_cycle_is_an_error_not_endless_recursion(warehouse):
+    import pytest
+
+    warehouse.load([event("m1", "2024-03-01", "p1")])
+    first = audience("first", include={"audience": "second"})
+    second = audience("second", include={"audience": "first"})
+    with pytest.raises(ValueError, match="dependency cycle: audience.second -> audience.first -> audience.second"):
+        warehouse.members(first, AS_OF, [second])

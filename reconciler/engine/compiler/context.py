@@ -51,6 +51,7 @@ class Context:
     stored_audiences: dict[str, str] = field(default_factory=dict)  # audience name -> id in personas_audience_members
     sql_columns: dict[str, tuple[str, str]] = field(default_factory=dict)  # sql trait name -> its two column names
     _inline: dict[str, FromClause] = field(default_factory=dict, repr=False)
+    _compiling: list[str] = field(default_factory=list, repr=False)
 
     def __post_init__(self) -> None:
         self.as_of = naive_utc(self.as_of)
@@ -149,5 +150,12 @@ class Context:
         if key not in self._inline:
             from reconciler.engine.compiler.audiences import audience_select
 
-            self._inline[key] = audience_select(self, self.audience(name)).cte(f"audience_{name}")
+            # Validation rejects cycles; this guard keeps a cycle in unvalidated specs from recursing forever.
+            if key in self._compiling:
+                raise ValueError(f"dependency cycle: {' -> '.join(self._compiling + [key])}")
+            self._compiling.append(key)
+            try:
+                self._inline[key] = audience_select(self, self.audience(name)).cte(f"audience_{name}")
+            finally:
+                self._compiling.pop()
         return self._inline[key]
