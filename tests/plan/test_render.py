@@ -152,13 +152,13 @@ def test_markdown_warns_about_deletes_and_replaces(mixed_plan):
 
 def test_huge_markdown_plan_fits_comment():
     models = [
-        trait(f"t{i:04d}", {"description": "x" * 200}, where=[{"property": f"p{j}", "equals": j} for j in range(5)])
-        for i in range(2000)
+        trait(f"t{i:04d}", where=[{"property": f"property_{j}", "equals": f"value_{j}"} for j in range(8)])
+        for i in range(600)
     ]
     plan = plan_for(desired(*models), EMPTY)
     text = render_markdown(plan)
     assert len(render_text(plan)) > 5 * MAX_CHARACTERS
     assert len(text) < MAX_CHARACTERS
-    assert "**Plan: 2000 to create, 0 to update, 0 to replace, 0 to delete, 0 to move.**" in text
+    assert "**Plan: 600 to create, 0 to update, 0 to replace, 0 to delete, 0 to move.**" in text
     assert "changes not shown to keep this comment under GitHub's size limit" in text
     assert text.count("```") % 2 == 0
