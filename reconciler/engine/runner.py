@@ -175,6 +175,7 @@ class Computation:
         self.models = models
         self.ids = ids
         self.result = result
+        self.sql_errors: dict[str, str] = {}  # sql trait name -> why its query's columns could not be read
         self.context = Context(
             relations=Relations(
                 events=warehouse.events(),
@@ -213,7 +214,7 @@ class Computation:
                     with connection.begin():
                         self.context.sql_columns[trait.name] = sql_trait_columns(connection, trait, self.context.as_of)
                 except Exception as error:  # noqa: BLE001 - reported on the trait when it is computed
-                    log.debug("trait.%s: cannot read its query's columns: %s", trait.name, error)
+                    self.sql_errors[trait.name] = _error_text(error)
 
     # ----------------------------------------------------------------- traits
 
@@ -232,6 +233,9 @@ class Computation:
 
     def _write_single_trait(self, connection, trait: Any) -> dict[str, Any]:
         from reconciler.engine.compiler import trait_values_select
+
+        if trait.name in self.sql_errors:
+            raise ValueError(self.sql_errors[trait.name])
 
         return self._store_trait(connection, trait, trait_values_select(self.context, trait))
 

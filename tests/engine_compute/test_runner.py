@@ -128,7 +128,7 @@ spec:
         "audience.buyers": "ok", "audience.big_buyers": "ok", "audience.scored": "skipped",
     }
     assert "audience.scored: skipped: upstream trait.score failed" in result.stderr
-    assert "missing_table" in result.stderr
+    assert "trait.score: failed: Catalog Error: Table with name missing_table does not exist!" in result.stderr
     store = state(root)
     run = store.runs(limit=1)[0]
     assert run.status == "failed"

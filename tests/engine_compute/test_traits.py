@@ -250,3 +250,12 @@ def test_traits_on_the_same_events_share_one_scan(warehouse):
             values = {row.subject_id: row.value for row in rows}
             values = {k: (v if not isinstance(v, str) else __import__("json").loads(v)) for k, v in values.items()}
             assert values == expected[item.name], item.name
+
+
+def test_sql_trait_query_with_three_columns_is_rejected_naming_the_trait(warehouse):
+    import pytest
+
+    score = trait("score", type="sql", identifier="user_id", value_type="number", query="SELECT 'u1' AS a, 1 AS b, 2 AS c")
+    with warehouse.engine.connect() as connection:
+        with pytest.raises(ValueError, match="the query of trait.score returns 3 columns"):
+            sql_trait_columns(connection, score, None)
