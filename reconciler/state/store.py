@@ -134,9 +134,10 @@ class StateStore:
             meta = connection.execute(sa.select(tables.meta.c.lineage, tables.meta.c.serial)).first()
             if meta is None:
                 return EMPTY
-            records = [rows.resource_record(row) for row in connection.execute(sa.select(tables.resources)).mappings()]
-        identity = next((record for record in records if record.address == IDENTITY_ADDRESS), None)
-        resources = {record.address: record for record in sorted(records, key=lambda r: r.address) if record is not identity}
+            query = sa.select(tables.resources).order_by(tables.resources.c.address)
+            records = [rows.resource_record(row) for row in connection.execute(query).mappings()]
+        resources = {record.address: record for record in records}
+        identity = resources.pop(IDENTITY_ADDRESS, None)
         return StateSnapshot(lineage=meta.lineage, serial=meta.serial, resources=resources, identity=identity)
 
     def history(self, address: str | None = None) -> list[VersionRecord]:
@@ -261,12 +262,18 @@ class StateStore:
 
     @contextmanager
     def _reading(self) -> Iterator[sa.Connection | None]:
-        """Yield a connection for reads, or None for a SQLite file that does not exist."""
+        """Yield a connection for reads, or None for a SQLite file that does not exist.
+
+        All reads through one connection see one snapshot: SQLite's read
+        transaction gives that, and PostgreSQL needs REPEATABLE READ for it.
+        """
         path = connect.sqlite_path(self.url)
         if path is not None and not path.is_file():
             yield None
             return
         with _translate_errors(self.where), self.engine.connect() as connection:
+            if not self.is_sqlite:
+                connection = connection.execution_options(isolation_level="REPEATABLE READ")
             yield connection
 
     @contextmanager

@@ -192,18 +192,18 @@ def test_state_history_json_lists_everything(applied):
     ]
 
 
-def test_old_schema_is_refused_until_upgrade(project):
+def test_old_schema_rejected_until_upgrade(project):
     build_version_1_store(project.state_url)
     rows_before = dump_tables(project.state_url, V1_TABLES)
 
-    refused = project.run("state", "list")
+    rejected = project.run("state", "list")
     upgraded = project.run("state", "upgrade")
     rows_after = dump_tables(project.state_url, V1_TABLES)
     listed = project.run("state", "list")
     again = project.run("state", "upgrade")
 
-    assert refused.returncode == 1
-    assert refused.stderr.startswith(
+    assert rejected.returncode == 1
+    assert rejected.stderr.startswith(
         f"Error: the state store at {project.where} has schema version 1; this personas needs 2\n"
         "Run `personas state upgrade`"
     )
