@@ -8,7 +8,16 @@ the budget is spent, and a closing line gives the number left out.
 from __future__ import annotations
 
 from reconciler.plan.model import Plan, ResourceChange
-from reconciler.plan.render_text import IDENTITY_LINE, NO_CHANGES, change_lines, field_line, summary_line
+from reconciler.plan.fields import format_path, leaves
+from reconciler.plan.render_text import (
+    IDENTITY_LINE,
+    NO_CHANGES,
+    SYMBOLS,
+    downstream_text,
+    field_line,
+    format_value,
+    summary_line,
+)
 
 MAX_CHARACTERS = 65_536
 # Room kept for the closing lines and the fences of the last open section.
@@ -80,11 +89,22 @@ def _head(plan: Plan) -> str:
 
 
 def _change_block(change: ResourceChange) -> str:
-    # The diff fence colours lines by their first character: +, - or space.
-    marks = {"create": "+", "delete": "-", "replace": "!", "update": "!", "move": "!"}
-    lines = change_lines(change)
-    header = lines[0].strip()
-    symbol, _, rest = header.partition(" ")
-    text = [f"{marks[change.action]} {symbol} {rest}"]
-    text.extend("  " + line.strip() for line in lines[1:])
-    return "\n".join(text).replace("```", "'''") + "\n"
+    """Write one change for a diff fence, which colours lines starting with + green and - red."""
+    title = f"{change.previous_address} -> {change.address}" if change.previous_address else change.address
+    where = f"  ({change.source_file})" if change.source_file else ""
+    lines = [f"{SYMBOLS[change.action]:<3} {title}{where}", f"      {change.reason}"]
+    if change.action == "create" and change.after is not None:
+        for path, value in leaves(change.after.get("spec", {}), ("spec",)):
+            lines.append(f"+       {format_path(path)}: {format_value(value)}")
+    for field in change.changed_fields:
+        note = f"  {field.note}" if field.note else ""
+        if field.before == field.after:
+            lines.append(f"        {field.path}: {format_value(field.after)}{note}")
+            continue
+        lines.append(f"-       {field.path}: {format_value(field.before)}")
+        lines.append(f"+       {field.path}: {format_value(field.after)}{note}")
+    if change.downstream:
+        lines.append(f"      downstream: {downstream_text(change.downstream)}")
+    for pair, members in change.held_members.items():
+        lines.append(f"      {pair} holds {members:,} members; the next run sends their exits")
+    return "\n".join(lines).replace("```", "'''") + "\n"

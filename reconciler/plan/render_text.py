@@ -14,7 +14,7 @@ Style = Callable[..., str]
 NO_CHANGES = "No changes. The applied state matches the specs."
 IDENTITY_LINE = "Identity rules change: every audience is affected; the next run re-resolves identities from scratch."
 
-_SYMBOLS = {"create": "+", "update": "~", "replace": "-/+", "delete": "-", "move": ">"}
+SYMBOLS = {"create": "+", "update": "~", "replace": "-/+", "delete": "-", "move": ">"}
 _COLORS = {"create": "green", "update": "yellow", "replace": "magenta", "delete": "red", "move": "cyan"}
 _TITLES = {
     "create": "To create",
@@ -75,7 +75,7 @@ def render_text(plan: Plan, *, style: Style = _plain, show_steps: bool = False) 
 
 def change_lines(change: ResourceChange, style: Style = _plain) -> list[str]:
     """Return the lines of one change: header, reason, fields, downstream and held members."""
-    symbol = style(_SYMBOLS[change.action], fg=_COLORS[change.action], bold=True)
+    symbol = style(SYMBOLS[change.action], fg=_COLORS[change.action], bold=True)
     title = change.address
     if change.previous_address:
         title = f"{change.previous_address} -> {change.address}"
@@ -112,7 +112,7 @@ def downstream_text(downstream: Any) -> str:
 def _identity_lines(plan: Plan, style: Style) -> list[str]:
     change = plan.identity_change
     assert change is not None
-    symbol = style(_SYMBOLS[change.action], fg=_COLORS[change.action], bold=True)
+    symbol = style(SYMBOLS[change.action], fg=_COLORS[change.action], bold=True)
     lines = [style("Identity rules:", bold=True), f"  {symbol} {style(IDENTITY_ADDRESS, bold=True)}", f"      {change.reason}"]
     for field in change.changed_fields:
         lines.append("      " + field_line(field.path, field.before, field.after, field.note, style))

@@ -148,6 +148,8 @@ def test_markdown_warns_about_deletes_and_replaces(mixed_plan):
     assert text.startswith("### personas plan\n\n> [!WARNING]\n> This plan deletes 1 and replaces 1 resource(s).")
     assert "**Plan: 1 to create, 1 to update, 1 to replace, 1 to delete, 1 to move.**" in text
     assert text.count("```diff") == text.count("```") // 2
+    assert '\n-       spec.entity: "user"\n+       spec.entity: "account"\n' in text
+    assert "\n-   destination.legacy  (destinations/legacy.yaml)\n" in text
 
 
 def test_huge_markdown_plan_fits_comment():
