@@ -211,16 +211,27 @@ def test_create_of_existing_address_is_rejected(store):
         apply(store, change("create", "audience.vip", size=2))
 
 
-def test_protected_resource_cannot_be_deleted(store):
+@pytest.mark.parametrize("action", ["delete", "replace"])
+def test_protected_resource_cannot_be_removed(store, action):
     protected = dataclasses.replace(change("create", "audience.vip"), protected=True)
     apply(store, protected)
+    before = store.read()
 
     with pytest.raises(StateError) as caught:
-        apply(store, change("delete", "audience.vip"))
+        apply(store, change(action, "audience.vip", entity="account"))
 
-    assert caught.value.message == "cannot delete audience.vip: it is protected"
+    assert caught.value.message == f"cannot {action} audience.vip: it is protected"
     assert caught.value.hint == "Set `metadata.protected: false` in audiences.yaml and apply that first."
-    assert "audience.vip" in store.read().resources
+    assert store.read() == before
+
+
+def test_unprotected_resource_can_then_be_deleted(store):
+    apply(store, dataclasses.replace(change("create", "audience.vip"), protected=True))
+    apply(store, change("update", "audience.vip"))
+
+    apply(store, change("delete", "audience.vip"))
+
+    assert store.read().resources == {}
 
 
 def test_audit_log_records_who_and_what(store):
