@@ -441,3 +441,15 @@ def test_audit_records_git_commit_and_branch(project):
         store.close()
     assert entry.git_commit == git("rev-parse", "HEAD")
     assert entry.git_branch == "audiences"
+
+
+@pytest.mark.parametrize("example", ["cdnow", "shop"])
+def test_plan_after_apply_is_empty_for_examples(project, example):
+    import shutil
+    from pathlib import Path
+
+    source = Path(__file__).resolve().parents[2] / "specs" / example
+    shutil.copytree(source, project.root, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".personas", "data"))
+    apply(project)
+    result = project.run("plan", "--detailed-exitcode")
+    assert (result.exit_code, result.stdout) == (0, NO_CHANGES)
