@@ -154,3 +154,25 @@ def test_every_trait_operator_selects_the_matching_profiles(profiles):
         if got != expected:
             wrong.append((condition, expected, got))
     assert wrong == []
+
+
+def test_timestamp_text_converts_to_utc_whatever_the_session_time_zone(warehouse):
+    from datetime import datetime
+
+    import sqlalchemy as sa
+
+    from reconciler.engine.compiler.functions import SafeCast
+
+    cases = {
+        "2024-05-01": datetime(2024, 5, 1),
+        "2024-05-01T10:30:00": datetime(2024, 5, 1, 10, 30),
+        "2024-05-01T10:30:00Z": datetime(2024, 5, 1, 10, 30),
+        "2024-05-01T10:30:00+02:00": datetime(2024, 5, 1, 8, 30),
+        "2024-05-01 10:30:00-05": datetime(2024, 5, 1, 15, 30),
+        "not a time": None,
+    }
+    zone = "SET TimeZone = 'America/New_York'" if warehouse.dialect == "duckdb" else "SET TIME ZONE 'America/New_York'"
+    with warehouse.engine.connect() as connection:
+        connection.execute(sa.text(zone))
+        got = {text: connection.execute(sa.select(SafeCast(sa.literal(text), "timestamp"))).scalar_one() for text in cases}
+    assert got == cases

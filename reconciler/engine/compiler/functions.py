@@ -24,7 +24,8 @@ _PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # PostgreSQL has no TRY_CAST before version 16, so text is checked first.
 _PG_NUMBER = r"^\s*[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?\s*$"
 _PG_TIMESTAMP = r"^\s*[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?)?\s*(Z|z|[+-][0-9]{2}(:?[0-9]{2})?)?\s*$"
-_PG_ZONE = r"(Z|z|[+-][0-9]{2}(:?[0-9]{2})?)\s*$"
+# A zone counts only after a time of day, so the "-01" ending a date alone is not read as one.
+_PG_ZONE = r"[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?\s*(Z|z|[+-][0-9]{2}(:?[0-9]{2})?)\s*$"
 
 
 def _quote(compiler, value: str) -> str:
