@@ -155,15 +155,16 @@ def _answer_parts(answer: Any) -> tuple[int, dict[str, str], str]:
 class Workspace:
     """A project with a state store and a warehouse whose results tables the test fills."""
 
-    def __init__(self, root: Path, warehouse_url: str | None = None) -> None:
+    def __init__(self, root: Path, warehouse_url: str | None = None, *, create: bool = True) -> None:
         self.root = root
+        self.run_number = 0
+        if not create:
+            return
         (root / ".personas").mkdir(parents=True, exist_ok=True)
         lines = ["version: 1", "name: synctest", "runtime: {sync_concurrency: 4}"]
         if warehouse_url:
             lines.append(f"warehouse: {warehouse_url}")
         (root / "personas.yaml").write_text("\n".join(lines) + "\n")
-        self.run_number = 0
-        self.events: list[str] = []
 
     # ---- specs and state
     def write_specs(self, text: str) -> None:
