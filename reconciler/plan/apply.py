@@ -159,6 +159,8 @@ def _write_state(context: ApplyContext) -> None:
     context.new_serial = context.store.apply(
         expected_serial=context.plan.serial, lineage=context.plan.lineage, changes=changes, audit=audit
     )
+    for change in changes:
+        log.info("%s %s", change.action, change.address)
     log.info("applied %d changes: serial %s -> %s", len(changes), context.plan.serial, context.new_serial)
 
 

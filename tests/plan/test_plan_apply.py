@@ -99,6 +99,8 @@ def test_set_order_ignored_identity_order_kept(project):
         "Plan: 0 to create, 0 to update, 0 to replace, 0 to delete, 0 to move.\n"
         "Identity rules change: every audience is affected; the next run re-resolves identities from scratch.\n"
     )
+    apply(project, env=SECRETS)
+    assert project.run("plan", "--detailed-exitcode", env=SECRETS).exit_code == 0
 
 
 @pytest.mark.parametrize("applied_form", ['description: ""', "description:", ""])
