@@ -51,6 +51,8 @@ class Warehouse:
     engine: sa.Engine
     settings: Any
     url: sa.URL
+    # Facts read once per open warehouse, such as the columns of `sources:` tables.
+    cache: dict[str, Any] = field(default_factory=dict, repr=False)
     _schema_ready: bool = field(default=False, repr=False)
 
     @property
@@ -63,7 +65,10 @@ class Warehouse:
         return getattr(self.settings, "sources", None)
 
     def ensure_schema(self) -> None:
-        """Create personas' own tables and sequences when missing (idempotent)."""
+        """Create personas' own tables and sequences when missing (idempotent).
+
+        The relations below call it, so they work on a warehouse nothing was ingested into yet.
+        """
         if self._schema_ready:
             return
         with self.engine.begin() as connection:
@@ -77,6 +82,7 @@ class Warehouse:
 
     def events(self) -> sa.Subquery:
         """The resolved events: one row per message with its current canonical profile."""
+        self.ensure_schema()
         raw = self.raw_events()
         mapping = layout.message_profiles
         query = sa.select(
@@ -109,18 +115,21 @@ class Warehouse:
 
     def profiles(self) -> sa.Subquery:
         """Canonical profiles (not merged into another): profile_id, first_seen."""
+        self.ensure_schema()
         table = layout.profiles
         query = sa.select(table.c.profile_id, table.c.first_seen).where(table.c.merged_into.is_(None))
         return query.subquery("profiles")
 
     def identifiers(self) -> sa.Subquery:
         """Identifier values of canonical profiles: profile_id, identifier_type, identifier_value, last_seen."""
+        self.ensure_schema()
         table = layout.identifiers
         query = sa.select(table.c.profile_id, table.c.identifier_type, table.c.identifier_value, table.c.last_seen)
         return query.subquery("identifiers")
 
     def account_users(self) -> sa.Subquery:
         """Accounts (group ids) and the profiles seen in their group calls: account_id, profile_id."""
+        self.ensure_schema()
         table = layout.account_users
         return sa.select(table.c.account_id, table.c.profile_id).subquery("account_users")
 

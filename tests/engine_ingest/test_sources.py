@@ -1,0 +1,103 @@
+"""`sources:` mapping of a Segment-shaped schema, on DuckDB and PostgreSQL."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from reconciler.engine.identity import resolve
+from reconciler.engine.warehouse import open_warehouse
+from reconciler.errors import UsageError, WarehouseError
+
+from .conftest import ingest, write_jsonl
+
+SEGMENT_TABLES = """
+CREATE SCHEMA segment;
+CREATE TABLE segment.identifies (id TEXT, received_at {ts}, uuid_ts {ts}, user_id TEXT, anonymous_id TEXT,
+    timestamp {ts}, context_library_name TEXT, email TEXT, plan TEXT);
+CREATE TABLE segment.tracks (id TEXT, received_at {ts}, uuid_ts {ts}, user_id TEXT, anonymous_id TEXT,
+    event TEXT, event_text TEXT, timestamp {ts}, context_traits_email TEXT);
+CREATE TABLE segment.order_completed (id TEXT, received_at {ts}, uuid_ts {ts}, user_id TEXT, anonymous_id TEXT,
+    event TEXT, event_text TEXT, timestamp {ts}, revenue DOUBLE PRECISION, currency TEXT);
+CREATE TABLE segment.pages (id TEXT, received_at {ts}, uuid_ts {ts}, user_id TEXT, anonymous_id TEXT,
+    timestamp {ts}, name TEXT, url TEXT);
+CREATE TABLE segment.groups (id TEXT, received_at {ts}, uuid_ts {ts}, user_id TEXT, anonymous_id TEXT, group_id TEXT,
+    timestamp {ts}, name TEXT, plan TEXT);
+INSERT INTO segment.identifies VALUES
+    ('i1', '2024-01-01 10:00:01', '2024-01-01 11:00:00', 'u_1', 'a-1', '2024-01-01 10:00:00', 'analytics.js', 'Jane@Example.com', 'pro');
+INSERT INTO segment.tracks VALUES
+    ('t1', '2024-01-01 08:00:01', '2024-01-01 09:00:00', NULL, 'a-1', 'order_completed', 'Order Completed', '2024-01-01 08:00:00', NULL),
+    ('t2', '2024-01-01 11:30:01', '2024-01-01 12:00:00', NULL, 'a-2', 'signed_up', 'Signed Up', '2024-01-01 11:30:00', ' jane@example.com ');
+INSERT INTO segment.order_completed VALUES
+    ('t1', '2024-01-01 08:00:01', '2024-01-01 09:00:00', NULL, 'a-1', 'order_completed', 'Order Completed', '2024-01-01 08:00:00', 10.5, 'USD'),
+    ('t1', '2024-01-01 08:00:01', '2024-01-02 09:00:00', NULL, 'a-1', 'order_completed', 'Order Completed', '2024-01-01 08:00:00', 10.5, 'USD');
+INSERT INTO segment.pages VALUES
+    ('pg1', '2024-01-01 08:30:01', '2024-01-01 09:00:00', NULL, 'a-1', '2024-01-01 08:30:00', 'Pricing', '/pricing');
+INSERT INTO segment.groups VALUES
+    ('g1', '2024-01-01 11:45:01', '2024-01-01 12:00:00', 'u_1', NULL, 'acme', '2024-01-01 11:45:00', 'Acme', 'enterprise');
+"""
+
+
+@pytest.fixture
+def segment_project(make_project):
+    project = make_project(sources={"format": "segment", "schema": "segment"})
+    with open_warehouse(project) as warehouse:
+        zoned = "TIMESTAMP WITH TIME ZONE" if warehouse.dialect == "postgresql" else "TIMESTAMP"
+        with warehouse.engine.begin() as connection:
+            for statement in SEGMENT_TABLES.format(ts=zoned).split(";"):
+                if statement.strip():
+                    connection.execute(sa.text(statement))
+    return project
+
+
+def events_by_id(warehouse) -> dict[str, dict]:
+    events = warehouse.events()
+    with warehouse.engine.connect() as connection:
+        return {row.message_id: row._asdict() for row in connection.execute(sa.select(events))}
+
+
+def test_segment_tables_map_into_the_events_relation(segment_project):
+    with open_warehouse(segment_project) as warehouse:
+        events = events_by_id(warehouse)
+
+    assert sorted(events) == ["g1", "i1", "pg1", "t1", "t2"]
+    assert {key: events["t1"][key] for key in ("type", "event", "properties")} == {
+        "type": "track", "event": "Order Completed", "properties": {"revenue": 10.5, "currency": "USD"},
+    }
+    assert (events["t2"]["event"], events["t2"]["properties"]) == ("Signed Up", None)
+    assert events["t2"]["context"] == {"traits": {"email": " jane@example.com "}}
+    assert (events["pg1"]["event"], events["pg1"]["properties"]) == ("Page Viewed", {"name": "Pricing", "url": "/pricing"})
+    assert events["i1"]["traits"] == {"email": "Jane@Example.com", "plan": "pro"}
+    assert events["i1"]["context"] == {"library": {"name": "analytics.js"}}
+    assert (events["g1"]["group_id"], events["g1"]["traits"]) == ("acme", {"name": "Acme", "plan": "enterprise"})
+    assert str(events["i1"]["timestamp"]) == "2024-01-01 10:00:00"
+
+
+def test_identity_resolution_reads_source_tables_by_load_time(segment_project):
+    with open_warehouse(segment_project) as warehouse:
+        summary = resolve(warehouse, segment_project.settings.identity)
+        again = resolve(warehouse, segment_project.settings.identity)
+        events = events_by_id(warehouse)
+        with warehouse.engine.connect() as connection:
+            accounts = connection.execute(sa.select(warehouse.account_users())).all()
+
+    assert (summary.messages, summary.profiles_created, summary.merges, summary.unlinked) == (5, 1, 0, 0)
+    assert again.messages == 0
+    assert len({event["profile_id"] for event in events.values()}) == 1
+    assert accounts == [("acme", events["i1"]["profile_id"])]
+
+
+def test_ingest_refuses_a_project_that_reads_sources(segment_project, tmp_path):
+    path = write_jsonl(tmp_path / "a.jsonl", [{"type": "identify", "messageId": "m", "userId": "u", "timestamp": "2024-01-01"}])
+
+    with pytest.raises(UsageError, match="reads events from `sources:` tables"):
+        ingest(segment_project, path)
+
+
+def test_a_source_schema_without_event_tables_is_a_clear_error(make_project):
+    project = make_project(sources={"format": "rudderstack", "schema": "nothing_here"})
+
+    with open_warehouse(project) as warehouse, pytest.raises(WarehouseError) as raised:
+        warehouse.events()
+
+    assert raised.value.message == "no rudderstack event tables found in nothing_here"
