@@ -84,6 +84,17 @@ class Receiver:
     def acknowledged_changes(self) -> list[dict[str, Any]]:
         return [change for request in self.acknowledged for change in request.changes]
 
+    def holdings(self) -> dict[str, set[str]]:
+        """What a receiver applying the acknowledged changes in order would hold, per audience."""
+        held: dict[str, set[str]] = {}
+        for change in self.acknowledged_changes():
+            values = held.setdefault(change["audience"], set())
+            if change["type"] == "exited":
+                values.discard(change["identifier"]["value"])
+            else:
+                values.add(change["identifier"]["value"])
+        return held
+
     def next_answer(self, body: bytes) -> Any:
         with self.lock:
             answer = self.script.pop(0) if self.script else 200

@@ -76,3 +76,12 @@ def _merge_line(profile_id: str, merge: dict[str, Any]) -> str:
     if merge["survivor_profile_id"] == profile_id:
         return f"merged {merge['merged_profile_id']} into this profile ({values}; {when})"
     return f"merged into {merge['survivor_profile_id']} ({values}; {when})"
+
+
+def _register_delete() -> None:
+    from reconciler.cli.commands._profile_delete import delete
+
+    command.add_command(delete)
+
+
+_register_delete()
