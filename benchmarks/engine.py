@@ -74,8 +74,8 @@ def measure(name: str, command: list[str], cwd: Path) -> Step:
     """Run a command as a child process and return its wall time and peak resident memory."""
     began = time.perf_counter()
     process = subprocess.Popen(command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    # wait4 returns this child's own rusage, where RUSAGE_CHILDREN would mix all children.
     stdout, stderr = _drain(process)
+    # wait4 returns this child's own rusage, where RUSAGE_CHILDREN would mix all children.
     _, status, usage = os.wait4(process.pid, 0)
     seconds = time.perf_counter() - began
     exit_code = os.waitstatus_to_exitcode(status)
@@ -133,17 +133,16 @@ def compare(database: Path) -> list[dict]:
         engine = f"SELECT subject_id, {engine_value} AS value FROM personas_trait_values WHERE trait = '{name}'"
         differing = (
             f"SELECT COUNT(*) FROM ({engine}) e FULL JOIN hand.t_{name} h ON h.subject_id = e.subject_id "
-            f"WHERE (e.value IS DISTINCT FROM {hand_value}) "
-            "AND NOT (e.value IS NULL AND h.value IS NULL)"
+            f"WHERE e.value IS DISTINCT FROM {hand_value}"
         )
-        rows.append(_compare_row(connection, "trait", name, engine, f"SELECT * FROM hand.t_{name}", differing, value_type))
+        rows.append(_compare_row(connection, "trait", name, engine, f"SELECT * FROM hand.t_{name}", differing))
     for name in workload.HAND_AUDIENCES:
         engine = f"SELECT subject_id FROM personas_audience_members WHERE audience = '{name}'"
         differing = (
             f"SELECT (SELECT COUNT(*) FROM (({engine}) EXCEPT (SELECT subject_id FROM hand.a_{name}))) "
             f"+ (SELECT COUNT(*) FROM ((SELECT subject_id FROM hand.a_{name}) EXCEPT ({engine})))"
         )
-        rows.append(_compare_row(connection, "audience", name, engine, f"SELECT * FROM hand.a_{name}", differing, None))
+        rows.append(_compare_row(connection, "audience", name, engine, f"SELECT * FROM hand.a_{name}", differing))
     connection.close()
     return rows
 
@@ -158,7 +157,7 @@ _ENGINE_VALUE = {
 }
 
 
-def _compare_row(connection, kind: str, name: str, engine: str, hand: str, differing: str, value_type: str | None) -> dict:
+def _compare_row(connection, kind: str, name: str, engine: str, hand: str, differing: str) -> dict:
     row = {"kind": kind, "name": name}
     try:
         row["personas"] = connection.execute(f"SELECT COUNT(*) FROM ({engine})").fetchone()[0]
