@@ -71,7 +71,8 @@ def test_cdnow_example_ingests_applies_runs_and_previews(tmp_path):
     }
     expected = expected_sizes()
     assert sizes == expected
-    assert expected["winback"] > 0 and expected["repeat_buyers"] > 0
+    assert expected["winback"] > 0
+    assert expected["repeat_buyers"] > 0
 
     for name, size in expected.items():
         preview = personas(root, "preview", f"audience.{name}", "--format", "json")

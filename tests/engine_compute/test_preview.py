@@ -45,7 +45,7 @@ def profile_of(root, user_id: str) -> str:
             return connection.execute(sa.select(ids.c.profile_id).where(ids.c.identifier_value == user_id)).scalar_one()
 
 
-def test_preview_of_an_audience_prints_size_and_sample_and_stores_nothing(project_dir):
+def test_audience_preview_stores_nothing(project_dir):
     before = table_rows(project_dir)
     result = personas(project_dir, "preview", "audience.big_buyers", "--as-of", "2024-04-01", "--format", "json")
     assert result.exit_code == 0, result.output
@@ -56,7 +56,7 @@ def test_preview_of_an_audience_prints_size_and_sample_and_stores_nothing(projec
     assert table_rows(project_dir) == before
 
 
-def test_preview_of_a_trait_reports_coverage_candidates_and_invalid_values(project_dir):
+def test_trait_preview_reports_coverage(project_dir):
     before = table_rows(project_dir)
     result = personas(project_dir, "preview", "trait.ltv", "--as-of", "2024-04-01", "--format", "json")
     assert result.exit_code == 0, result.output
@@ -74,13 +74,13 @@ def test_preview_of_a_trait_reports_coverage_candidates_and_invalid_values(proje
     assert table_rows(project_dir) == before
 
 
-def test_preview_of_an_unknown_address_is_one_clear_error(project_dir):
+def test_preview_unknown_address_fails(project_dir):
     result = personas(project_dir, "preview", "audience.nope")
     assert result.exit_code == 1
     assert result.stderr.splitlines()[0] == "Error: audience.nope is not a trait or audience of this project"
 
 
-def test_estimate_gives_last_run_size_and_size_after_the_change(tmp_path):
+def test_estimate_sizes_before_and_after(tmp_path):
     root = write_project(tmp_path / "project", "duckdb:///.personas/warehouse.duckdb")
     ingest(root, MESSAGES)
     apply(root)

@@ -83,9 +83,9 @@ def test_run_writes_values_members_and_history(project_dir):
     assert result.stderr == "Warning: trait.ltv: 1 values did not parse as numbers and were skipped\n"
 
 
-def test_second_run_records_entries_and_exits_with_one_open_row_each(project_dir):
+def test_history_keeps_one_open_row(project_dir):
     assert personas(project_dir, "run", "--as-of", "2024-04-01T00:00:00Z", "--no-sync").exit_code == 0
-    # u3 orders after the first as_of: enters on the second run; nobody exits.
+    # u3 orders after the first as_of, so u3 enters on the second run and no member exits.
     second = personas(project_dir, "run", "--as-of", "2024-05-01T00:00:00Z", "--no-sync")
     assert second.exit_code == 0, second.output
     users = user_ids(project_dir)
@@ -104,7 +104,7 @@ def test_second_run_records_entries_and_exits_with_one_open_row_each(project_dir
     assert len([r for r in rows if r.exited_at is None]) == 2
 
 
-def test_failing_trait_skips_its_audiences_and_the_others_still_run(tmp_path):
+def test_failed_trait_skips_dependents(tmp_path):
     broken = SPECS + """---
 apiVersion: personas/v1
 kind: Trait
@@ -133,10 +133,11 @@ spec:
     run = store.runs(limit=1)[0]
     assert run.status == "failed"
     recorded = {r.address: (r.status, r.size) for r in store.run_resources(run.run_id)}
-    assert recorded["audience.buyers"] == ("ok", 2) and recorded["audience.scored"] == ("skipped", None)
+    assert recorded["audience.buyers"] == ("ok", 2)
+    assert recorded["audience.scored"] == ("skipped", None)
 
 
-def test_select_computes_only_the_chosen_audience_reading_upstream_inline(tmp_path):
+def test_select_computes_chosen_audience_only(tmp_path):
     root = write_project(tmp_path / "project", "duckdb:///.personas/warehouse.duckdb")
     ingest(root, MESSAGES)
     apply(root)
@@ -150,7 +151,7 @@ def test_select_computes_only_the_chosen_audience_reading_upstream_inline(tmp_pa
     ]
 
 
-def test_second_run_refuses_at_once_naming_the_holder_or_waits_for_it(tmp_path):
+def test_run_lock_refuses_or_waits(tmp_path):
     root = write_project(tmp_path / "project", "duckdb:///.personas/warehouse.duckdb")
     ingest(root, MESSAGES)
     apply(root)
@@ -159,7 +160,8 @@ def test_second_run_refuses_at_once_naming_the_holder_or_waits_for_it(tmp_path):
     with holder.lock(name="run", operation="run"):
         refused = personas(root, "run", "--no-sync")
         assert refused.exit_code == 1
-        assert "run" in refused.stderr and "pid" in refused.stderr
+        assert "run" in refused.stderr
+        assert "pid" in refused.stderr
         with pytest.raises(LockError):
             execute_run(project, state(root), None, [], sync=False)
 
@@ -176,4 +178,5 @@ def test_second_run_refuses_at_once_naming_the_holder_or_waits_for_it(tmp_path):
     assert results == []  # still waiting for the lock
     lock.__exit__(None, None, None)
     waiter.join(timeout=60)
-    assert len(results) == 1 and results[0].exit_code == 0
+    assert len(results) == 1
+    assert results[0].exit_code == 0

@@ -25,7 +25,7 @@ RESOURCES["audience.whales"] = resource(
 ).model_copy(update={"metadata": RESOURCES["audience.whales"].metadata.model_copy(update={"labels": {"tier": "core"}})})
 
 
-def test_no_selector_selects_every_trait_and_audience_in_dependency_order():
+def test_no_selector_selects_everything():
     assert select(RESOURCES, []) == [
         "trait.ltv", "trait.orders", "trait.plan", "audience.buyers", "audience.whales", "audience.winback",
     ]
@@ -53,7 +53,7 @@ def test_label_selector_and_union_of_several():
     assert select(RESOURCES, ["label:tier"]) == ["audience.whales"]
 
 
-def test_selector_matching_nothing_is_a_usage_error_naming_it():
+def test_unmatched_selector_fails():
     with pytest.raises(UsageError, match="audience.nope"):
         select(RESOURCES, ["audience.nope"])
     with pytest.raises(UsageError, match="destination.crm"):

@@ -23,7 +23,7 @@ def other(id_, at, profile):
     return {"id": id_, "at": at, "profile": profile, "event": "Page Viewed", "properties": {}}
 
 
-def test_sum_of_numbers_sent_as_strings_is_exact_and_counts_invalid_values(warehouse):
+def test_sum_of_text_numbers_is_exact(warehouse):
     warehouse.load([
         order("m1", "2024-03-01", revenue=10),
         order("m2", "2024-03-02", revenue=10),
@@ -55,7 +55,7 @@ def test_avg_min_max_skip_missing_and_unparsable_values(warehouse):
     assert warehouse.values(trait("c", function="max", **spec), AS_OF) == {"p1": Decimal("10")}
 
 
-def test_window_of_30_days_holds_its_start_and_not_as_of(warehouse):
+def test_30_day_window_edges(warehouse):
     warehouse.load([
         order("m1", "2024-03-01T00:00:00Z"),  # as_of - 30d exactly: inside
         order("m2", "2024-02-29T23:59:59Z"),  # one second earlier: outside
@@ -78,7 +78,7 @@ def test_window_from_to_reads_between_its_two_bounds(warehouse):
     assert warehouse.values(counter, AS_OF) == {"p1": 2}
 
 
-def test_profile_whose_only_message_is_at_as_of_is_no_candidate(warehouse):
+def test_message_at_as_of_is_no_candidate(warehouse):
     warehouse.load([order("m1", "2024-03-01"), other("m2", "2024-03-31T00:00:00Z", "p2")])
     assert warehouse.values(trait("n", type="event_counter", event=ORDER), AS_OF) == {"p1": 1}
 
@@ -96,7 +96,7 @@ def test_where_filters_are_anded(warehouse):
     assert warehouse.values(counter, AS_OF) == {"p1": 1}
 
 
-def test_most_frequent_breaks_ties_alphabetically_and_needs_min_frequency(warehouse):
+def test_most_frequent_ties_and_minimum(warehouse):
     warehouse.load([
         order("m1", "2024-03-01", category="rock"),
         order("m2", "2024-03-02", category="jazz"),
@@ -113,7 +113,7 @@ def test_most_frequent_breaks_ties_alphabetically_and_needs_min_frequency(wareho
     assert warehouse.values(once, AS_OF) == {"p1": "jazz", "p2": "jazz"}
 
 
-def test_first_and_last_at_one_timestamp_follow_message_id(warehouse):
+def test_first_last_ties_follow_message_id(warehouse):
     warehouse.load([
         order("m2", "2024-03-01T10:00:00Z", sku="B"),
         order("m1", "2024-03-01T10:00:00Z", sku="A"),
@@ -142,7 +142,7 @@ def test_first_with_number_value_type_converts_text(warehouse):
     assert warehouse.values(first, AS_OF) == {"p1": Decimal("12.5")}
 
 
-def test_unique_list_is_sorted_and_distinct_and_empty_without_events(warehouse):
+def test_unique_list_sorted_and_distinct(warehouse):
     warehouse.load([
         order("m1", "2024-03-01", sku="b"),
         order("m2", "2024-03-02", sku="a"),
@@ -156,7 +156,7 @@ def test_unique_list_is_sorted_and_distinct_and_empty_without_events(warehouse):
     assert warehouse.values(count, AS_OF) == {"p1": 2, "p2": 0}
 
 
-def test_identify_takes_the_latest_value_and_an_explicit_null_clears_it(warehouse):
+def test_identify_latest_value_and_null(warehouse):
     warehouse.load([
         {"id": "i1", "at": "2024-01-01", "profile": "p1", "traits": {"plan": "pro"}},
         {"id": "i2", "at": "2024-02-01", "profile": "p1", "traits": {"plan": None}},
@@ -202,7 +202,7 @@ def test_account_event_counter_counts_events_by_group(warehouse):
     assert warehouse.values(counter, AS_OF) == {"acme": 2, "initech": 0}
 
 
-def test_sql_trait_maps_identifier_values_to_profiles_with_as_of_bound(warehouse):
+def test_sql_trait_maps_identifiers(warehouse):
     warehouse.load([other("m1", "2024-01-01", "p1"), other("m2", "2024-01-01", "p2")], identifiers=[
         ("p1", "user_id", "u1"), ("p2", "user_id", "u2"), ("p2", "email", "x@example.com"),
     ])
@@ -240,7 +240,8 @@ def test_traits_on_the_same_events_share_one_scan(warehouse):
     ctx = warehouse.context(AS_OF, traits)
     scan = build_scan(ctx, traits)
     compiled = str(scan.select.compile(warehouse.engine))
-    assert compiled.count("FROM t_events") == 1 and "JOIN" not in compiled
+    assert compiled.count("FROM t_events") == 1
+    assert "JOIN" not in compiled
     relation = scan.select.subquery()
     expected = {"n_all": {"p1": 2, "p2": 0}, "n_30": {"p1": 1, "p2": 0},
                 "ltv": {"p1": Decimal("15")}, "skus_30": {"p1": ["a"], "p2": []}}
@@ -252,7 +253,7 @@ def test_traits_on_the_same_events_share_one_scan(warehouse):
             assert values == expected[item.name], item.name
 
 
-def test_sql_trait_query_with_three_columns_is_rejected_naming_the_trait(warehouse):
+def test_sql_trait_three_columns_rejected(warehouse):
     import pytest
 
     score = trait("score", type="sql", identifier="user_id", value_type="number", query="SELECT 'u1' AS a, 1 AS b, 2 AS c")
