@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -349,8 +350,11 @@ def test_lock_held_fails_at_once_naming_the_holder(project):
     finally:
         store.close()
     assert result.exit_code == 1
-    assert result.stderr.startswith("Error: ")
-    assert "apply" in result.stderr
+    assert re.fullmatch(
+        r"Error: the state is locked by \S+ \(pid \d+, apply\) since \S+Z; lock id (\S+)\n"
+        r"Wait and retry, pass --lock-timeout to wait for it, or run `personas force-unlock \1` if that process is gone\.\n",
+        result.stderr,
+    ), result.stderr
 
 
 def test_deleting_an_audience_lists_the_members_destinations_hold(project):
