@@ -306,7 +306,7 @@ def _problem(model: type[BaseModel], data: Any, item: dict[str, Any]) -> _Proble
     if kind == "extra_forbidden":
         return _unknown_key(walk, path)
     if kind == "missing":
-        return _Problem(path, "missing-key", f"missing required key `{path[-1]}`" if path else "a required key is missing")
+        return _missing_key(walk, path)
     if kind == "condition_kind":
         return _condition_problem(path, value)
     if kind in ("union_tag_invalid", "union_tag_not_found"):
@@ -334,6 +334,16 @@ def _unknown_key(walk: _Walk, path: list[PathPart]) -> _Problem:
     return _Problem(path, "unknown-key", f"unknown key {_shown(key)}", hint, at_key=True, suggestion=suggestion)
 
 
+def _missing_key(walk: _Walk, path: list[PathPart]) -> _Problem:
+    if not path:
+        return _Problem(path, "missing-key", "a required key is missing")
+    key = path[-1]
+    info = _model_field(walk.holder, key) if walk.holder is not None else None
+    description = info.description if info is not None and info.description else None
+    hint = f"Add `{key}`: {description[0].lower()}{description[1:]}" if description else f"Add `{key}`."
+    return _Problem(path, "missing-key", f"missing required key `{key}`", hint)
+
+
 def _condition_problem(path: list[PathPart], value: Any) -> _Problem:
     kinds = ", ".join(CONDITION_KINDS)
     if not isinstance(value, dict):
@@ -359,7 +369,7 @@ def _tag_problem(walk: _Walk, path: list[PathPart], value: Any, ctx: dict[str, A
     key = str(ctx.get("discriminator", "'type'")).strip("'")
     tags = _tags_of(walk.annotation)
     if "tag" not in ctx:
-        hint = f"one of: {', '.join(tags)}" if tags else None
+        hint = f"Add `{key}`, one of: {', '.join(tags)}." if tags else f"Add `{key}`."
         return _Problem([*path, key], "missing-key", f"missing required key `{key}`", hint)
     tag = ctx["tag"]
     hint = did_you_mean(tag, tags) or (f"expected one of: {', '.join(tags)}" if tags else None)
