@@ -15,7 +15,8 @@ after an apply is empty. The rules, applied to every model generically:
   whose default is empty documents that absence means empty.
 * Durations, percentages and schedules are already canonical text (the types
   do that); decimals become JSON numbers; keys use the YAML spelling (`from`,
-  `in`, `not`, `apiVersion`) and are sorted.
+  `in`, `not`, `apiVersion`). Key order carries no meaning: canonical JSON
+  sorts keys.
 """
 
 from __future__ import annotations
@@ -63,14 +64,18 @@ def spec_hash(normalized: dict[str, Any]) -> str:
 
 def _normalize_model(model: BaseModel) -> dict[str, Any]:
     result: dict[str, Any] = {}
+    values = model.__dict__  # pydantic keeps field values here; faster than getattr per field
     for name, key, is_set in _fields_of(type(model)):
-        value = _normalize_value(getattr(model, name))
-        if value is None or (not value and isinstance(value, (list, dict))):
+        value = values[name]
+        if value is None:
+            continue
+        value = _normalize_value(value)
+        if not value and isinstance(value, (list, dict)):
             continue
         if is_set and isinstance(value, list):
             value = _as_set(value)
         result[key] = value
-    return dict(sorted(result.items()))
+    return result
 
 
 @functools.cache
@@ -118,5 +123,7 @@ def _is_absent(value: Any) -> bool:
 
 
 def _as_set(values: list[Any]) -> list[Any]:
+    if all(type(item) is str for item in values):
+        return sorted(set(values))
     keyed = {canonical_json(item): item for item in values}
     return [keyed[key] for key in sorted(keyed)]
