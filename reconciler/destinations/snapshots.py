@@ -90,3 +90,30 @@ def ensure_tables(engine: sa.Engine) -> None:
 
 def pair_filter(table: sa.Table, audience_id: str, destination_id: str) -> sa.ColumnElement[bool]:
     return sa.and_(table.c.audience_id == audience_id, table.c.destination_id == destination_id)
+
+
+def members_sent(engine: sa.Engine) -> dict[tuple[str, str], int]:
+    """Per (audience id, destination id), the members the destination holds from personas."""
+    query = sa.select(
+        snapshots.c.audience_id, snapshots.c.destination_id, sa.func.count(sa.distinct(snapshots.c.subject_id))
+    ).group_by(snapshots.c.audience_id, snapshots.c.destination_id)
+    with engine.connect() as connection:
+        if not _exists(connection, snapshots.name):
+            return {}
+        return {(row[0], row[1]): int(row[2]) for row in connection.execute(query)}
+
+
+def rejected_now(engine: sa.Engine) -> dict[tuple[str, str], int]:
+    """Per (audience id, destination id), the changes rejected and not sent again yet."""
+    query = sa.select(rejected.c.audience_id, rejected.c.destination_id, sa.func.count()).group_by(
+        rejected.c.audience_id, rejected.c.destination_id
+    )
+    with engine.connect() as connection:
+        if not _exists(connection, rejected.name):
+            return {}
+        return {(row[0], row[1]): int(row[2]) for row in connection.execute(query)}
+
+
+def _exists(connection: sa.Connection, name: str) -> bool:
+    query = sa.text("SELECT count(*) FROM information_schema.tables WHERE table_name = :name")
+    return bool(connection.execute(query, {"name": name}).scalar_one())

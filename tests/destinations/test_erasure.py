@@ -11,7 +11,7 @@ import redis
 import sqlalchemy as sa
 from click.testing import CliRunner
 
-from reconciler.cli import cli
+from reconciler.cli import _run
 
 ALICE = ("alice_1", "alice@example.com", "anon-alice")
 BOB = ("bob_1", "bob@example.com", "anon-bob")
@@ -67,9 +67,13 @@ spec: {{type: file, path: out, format: jsonl}}
 
 
 def invoke(project: Path, *args: str) -> str:
-    result = CliRunner().invoke(cli, ["--project", str(project), *args], catch_exceptions=False)
-    assert result.exit_code == 0, result.output
-    return result.output
+    """Run the CLI in-process with its real exit codes; returns stdout and stderr."""
+    runner = CliRunner()
+    with runner.isolation() as streams:
+        code = _run(["--project", str(project), *args], debug=False)
+        output = streams[0].getvalue().decode() + streams[1].getvalue().decode()
+    assert code == 0, output
+    return output
 
 
 def text_values(engine: sa.Engine) -> list[str]:

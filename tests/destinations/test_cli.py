@@ -1,0 +1,119 @@
+"""`personas run` with the removal guard (F15), and `personas syncs list/show`, through the real CLI."""
+
+from __future__ import annotations
+
+import json
+import re
+import textwrap
+from pathlib import Path
+
+import sqlalchemy as sa
+from click.testing import CliRunner
+
+from reconciler.cli import _run
+
+SPECS = """
+apiVersion: personas/v1
+kind: Audience
+metadata: {{name: vip}}
+spec:
+  include: {{event: Order Completed}}
+  destinations:
+    - {{destination: crm, identifier: user_id}}
+---
+apiVersion: personas/v1
+kind: Destination
+metadata: {{name: crm}}
+spec: {{type: webhook, url: "{url}"}}
+"""
+
+
+class Result:
+    def __init__(self, code: int, output: str) -> None:
+        self.exit_code, self.output = code, output
+
+
+def invoke(project: Path, *args: str, code: int = 0) -> Result:
+    """Run the CLI in-process with its real exit codes (3 included); output is stdout and stderr."""
+    runner = CliRunner()
+    with runner.isolation() as streams:
+        exit_code = _run(["--project", str(project), *args], debug=False)
+        output = streams[0].getvalue().decode() + streams[1].getvalue().decode()
+    assert exit_code == code, output
+    return Result(exit_code, output)
+
+
+def make_project(tmp_path: Path, receiver, users: int) -> Path:
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "personas.yaml").write_text("version: 1\nname: guard\nas_of: 2024-04-01T00:00:00Z\n")
+    (project / "specs.yaml").write_text(textwrap.dedent(SPECS.format(url=receiver.url)))
+    lines = [
+        json.dumps({"type": "track", "messageId": f"m{n}", "userId": f"u_{n:03d}", "event": "Order Completed",
+                    "timestamp": "2024-03-01T00:00:00Z"})
+        for n in range(1, users + 1)
+    ]
+    (project / "events.jsonl").write_text("\n".join(lines) + "\n")
+    invoke(project, "apply", "--auto-approve")
+    invoke(project, "ingest", str(project / "events.jsonl"))
+    return project
+
+
+def empty_events(project: Path) -> None:
+    engine = sa.create_engine(f"duckdb:///{project / '.personas' / 'warehouse.duckdb'}")
+    with engine.begin() as connection:
+        connection.execute(sa.text("DELETE FROM personas_events"))
+    engine.dispose()
+
+
+def test_emptied_source_holds_removals_until_approved(tmp_path, receiver):
+    """F15 through `personas run`: exit 3 naming the approval command; the approval releases exactly that set."""
+    project = make_project(tmp_path, receiver, 500)
+    invoke(project, "run")
+    assert len(receiver.acknowledged_changes()) == 500
+
+    empty_events(project)
+    result = invoke(project, "run", code=3)
+    assert "500 removals held back" in result.output
+    assert "personas run --approve-removals vip:crm" in result.output
+    assert len(receiver.acknowledged_changes()) == 500
+
+    invoke(project, "run", "--approve-removals", "vip:crm")
+    exits = [c for c in receiver.acknowledged_changes() if c["type"] == "exited"]
+    assert sorted(c["identifier"]["value"] for c in exits) == [f"u_{n:03d}" for n in range(1, 501)]
+    invoke(project, "run")
+    assert len(receiver.acknowledged_changes()) == 1000
+
+
+def test_syncs_list_and_show_report_counts_and_match_rate(tmp_path, receiver):
+    project = make_project(tmp_path, receiver, 12)
+    invoke(project, "run")
+    empty_events(project)
+    invoke(project, "run", code=3)
+
+    listed = json.loads(invoke(project, "syncs", "list", "--format", "json").output)
+    assert [(r["audience"], r["destination"], r["status"], r["sent"], r["held_back"], r["members"], r["members_sent"])
+            for r in listed] == [("vip", "crm", "held", 0, 12, 0, 12)]
+    assert listed[0]["match_rate"] is None
+
+    text = invoke(project, "syncs", "list").output
+    lines = [re.sub(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", "TIME", line) for line in text.splitlines()]
+    assert lines[0].split() == ["AUDIENCE", "DESTINATION", "LAST", "RUN", "STATUS", "SENT", "ACKED", "REJECTED", "HELD", "MATCH",
+                                "LAST", "ERROR"]
+    assert lines[1].split()[:9] == ["vip", "crm", "TIME", "held", "0", "0", "0", "12", "-"]
+
+    shown = json.loads(invoke(project, "syncs", "show", "vip:crm", "--format", "json").output)
+    assert [(r["status"], r["entered"], r["exited"], r["acknowledged"], r["held_back"]) for r in shown["runs"]] == [
+        ("held", 0, 12, 0, 12), ("ok", 12, 0, 12, 0)]
+    text = invoke(project, "syncs", "show", "vip").output
+    assert "match rate                         -" in text and "personas run --approve-removals vip:crm" in text
+
+    result = invoke(project, "syncs", "show", "nobody", code=1)
+    assert "no syncs of nobody yet" in result.output
+
+
+def test_syncs_match_rate_counts_members_sent(tmp_path, receiver):
+    project = make_project(tmp_path, receiver, 4)
+    invoke(project, "run")
+    listed = json.loads(invoke(project, "syncs", "list", "--format", "json").output)
+    assert (listed[0]["members"], listed[0]["members_sent"], listed[0]["match_rate"]) == (4, 4, 1.0)
