@@ -180,3 +180,24 @@ def test_run_lock_refuses_or_waits(tmp_path):
     waiter.join(timeout=60)
     assert len(results) == 1
     assert results[0].exit_code == 0
+
+
+def test_run_syncs_computed_audiences_to_files(tmp_path):
+    specs = SPECS.replace(
+        "  include: {trait: order_count, gte: 1}\n",
+        "  include: {trait: order_count, gte: 1}\n  destinations:\n    - {destination: exports, identifier: user_id}\n",
+    ) + """---
+apiVersion: personas/v1
+kind: Destination
+metadata: {name: exports}
+spec: {type: file, path: exports, format: csv}
+"""
+    root = write_project(tmp_path / "project", "duckdb:///.personas/warehouse.duckdb", specs)
+    ingest(root, MESSAGES)
+    apply(root)
+    result = personas(root, "run", "--as-of", "2024-04-01T00:00:00Z")
+    assert result.exit_code == 0, result.output
+    assert "sync buyers -> exports: ok, +2 -0 ~0" in result.stdout.splitlines()
+    snapshot = (root / "exports" / "buyers.csv").read_text()
+    assert "u1" in snapshot
+    assert "u2" in snapshot

@@ -97,6 +97,12 @@ def print_result(app: AppContext, result: Any) -> None:
             app.console.warning(f"{outcome.address}: {outcome.invalid} values did not parse as numbers and were skipped")
         if outcome.error:
             app.console.print(f"{outcome.address}: {outcome.status}: {outcome.error}", err=True)
+    for record in result.syncs:
+        held = f", {record.held_back} removals held back" if record.held_back else ""
+        app.console.print(
+            f"sync {record.audience} -> {record.destination}: {record.status}, "
+            f"+{record.entered} -{record.exited} ~{record.updated}{held}"
+        )
     for message in result.attention:
         app.console.print(f"needs attention: {message}", err=True)
     app.console.print(f"Run {result.run_id} at as_of {result.as_of.strftime('%Y-%m-%dT%H:%M:%SZ')}.")
