@@ -8,7 +8,19 @@ A diagnostic's place is the file (posix path relative to the project folder),
 the 1-based line and column (None when the problem concerns a whole file, such
 as a missing `personas.yaml`) and the dotted YAML path inside the document,
 such as `spec.include.all[0].window`. `code` is a stable kebab-case name a
-script can match on (`unknown-key`, `duplicate-key`, `unknown-trait`, ...).
+script can match on. The codes, by the stage that reports them:
+
+    reading files     missing-project-file, file-unreadable, file-encoding, yaml-syntax,
+                      duplicate-key, unsupported-tag, invalid-key, invalid-merge,
+                      yaml-recursive-alias, yaml-too-large
+    the models        invalid-document, unknown-kind, unknown-key, missing-key, invalid-type,
+                      invalid-value, invalid-name, invalid-condition, invalid-operator,
+                      invalid-window, invalid-duration, invalid-holdout
+    the whole project duplicate-resource, previous-name-conflict, unknown-trait,
+                      unknown-audience, unknown-destination, unknown-identifier,
+                      consent-not-boolean, operator-mismatch, operand-mismatch,
+                      entity-mismatch, reference-cycle, literal-secret, invalid-reference,
+                      invalid-regex, unset-variable (the only warning)
 """
 
 from __future__ import annotations
