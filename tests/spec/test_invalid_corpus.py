@@ -45,3 +45,11 @@ def test_invalid_project_is_not_valid_unless_only_warned(name: str, tmp_path: Pa
 
     only_warnings = all(item["severity"] == "warning" for item in _expected(name, root))
     assert result.valid is only_warnings
+
+
+def test_every_code_in_the_corpus_is_documented():
+    from reconciler.spec import diagnostics
+
+    codes = {item["code"] for name in case_names() for item in _expected(name, Path("/"))}
+
+    assert codes <= set(diagnostics.__doc__.replace(",", " ").split())
