@@ -32,9 +32,12 @@ def test_corpus_has_enough_cases():
 def test_invalid_project_reports_expected_diagnostics(name: str, tmp_path: Path):
     root = materialize(name, tmp_path / "project")
 
-    result = check_project(root, env={})
+    first = check_project(root, env={})
+    from_cache = check_project(root, env={})
 
-    assert [diagnostic.to_dict() for diagnostic in result.diagnostics] == _expected(name, root.resolve())
+    expected = _expected(name, root.resolve())
+    assert [diagnostic.to_dict() for diagnostic in first.diagnostics] == expected
+    assert [diagnostic.to_dict() for diagnostic in from_cache.diagnostics] == expected
 
 
 @pytest.mark.parametrize("name", case_names())
