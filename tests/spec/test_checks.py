@@ -24,7 +24,7 @@ def problems(write_project, files, env=SECRETS):
     return [(d.file, d.line, d.path, d.code, d.message) for d in result.diagnostics]
 
 
-def test_the_shop_project_has_no_problems(write_project):
+def test_shop_project_has_no_problems(write_project):
     assert problems(write_project, {}) == []
 
 
