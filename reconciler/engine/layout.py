@@ -82,6 +82,7 @@ profiles = sa.Table(
     sa.Column("first_seen", Timestamp, nullable=False),
     sa.Column("first_message_id", sa.Text, nullable=False),
     sa.Column("merged_into", sa.Text),
+    sa.Index("personas_profiles_merged_into", "merged_into"),
 )
 
 identifiers = sa.Table(
@@ -92,6 +93,7 @@ identifiers = sa.Table(
     sa.Column("profile_id", sa.Text, nullable=False),
     sa.Column("first_seen", Timestamp, nullable=False),
     sa.Column("last_seen", Timestamp, nullable=False),
+    sa.Index("personas_identifiers_profile", "profile_id"),
 )
 
 message_profiles = sa.Table(
@@ -101,6 +103,7 @@ message_profiles = sa.Table(
     # The current canonical profile: rewritten when its profile merges into another.
     # NULL when the message carries no usable identifier.
     sa.Column("profile_id", sa.Text),
+    sa.Index("personas_message_profiles_profile", "profile_id"),
 )
 
 merges = sa.Table(

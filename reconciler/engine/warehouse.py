@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 
 _LOCK_PID_RE = re.compile(r"\(PID (\d+)\)")
 _RETRY_INTERVAL_S = 0.2
+_SCHEMA_LOCK_KEY = 0x70657273_736368  # "persch": creating personas' tables
 
 
 class ProjectLike(Protocol):
@@ -72,12 +73,19 @@ class Warehouse:
         if self._schema_ready:
             return
         with self.engine.begin() as connection:
+            if self.dialect == "postgresql":
+                # Two commands starting at once must not both create the tables.
+                connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK_KEY})
             existing = table_names(connection)
             missing = [table for table in layout.metadata.sorted_tables if table.name not in existing]
             if missing:
                 _create_sequences(connection)
             for table in missing:
                 connection.execute(sa.schema.CreateTable(table))
+                if self.dialect != "duckdb":
+                    # DuckDB joins by hashing; its indexes would only slow the bulk updates down.
+                    for index in table.indexes:
+                        connection.execute(sa.schema.CreateIndex(index))
         self._schema_ready = True
 
     def events(self) -> sa.Subquery:
