@@ -18,11 +18,13 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
+from reconciler.engine.compiler.functions import ExactDecimal
+
 metadata = sa.MetaData()
 
 JSONType = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 Timestamp = sa.DateTime(timezone=False)
-Decimal38 = sa.Numeric(38, 9)
+Decimal38 = ExactDecimal()
 
 trait_values = sa.Table(
     "personas_trait_values",

@@ -55,6 +55,17 @@ def test_avg_min_max_skip_missing_and_unparsable_values(warehouse):
     assert warehouse.values(trait("c", function="max", **spec), AS_OF) == {"p1": Decimal("10")}
 
 
+def test_avg_is_exact_to_nine_decimals(warehouse):
+    # 1234567890.123456789 and 2 average to 617283946.0617283945, whose last half rounds up;
+    # a double keeps only about 16 significant digits and could not hold this.
+    warehouse.load([
+        order("m1", "2024-03-01", revenue="1234567890.123456789"),
+        order("m2", "2024-03-02", revenue=2),
+    ])
+    average = trait("a", type="aggregation", function="avg", property="revenue", event=ORDER)
+    assert warehouse.values(average, AS_OF) == {"p1": Decimal("617283946.061728395")}
+
+
 def test_30_day_window_edges(warehouse):
     warehouse.load([
         order("m1", "2024-03-01T00:00:00Z"),  # as_of - 30d exactly: inside

@@ -12,13 +12,40 @@ JSON paths are tuples of keys: `("product", "sku")` reads `product.sku`.
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import ColumnElement, FunctionElement
 
-DECIMAL = sa.Numeric(38, 9)
+
+
+class ExactDecimal(sa.types.TypeDecorator):
+    """NUMERIC(38, 9) passed to and from the driver as Decimal, never through float.
+
+    SQLAlchemy converts numerics through float for drivers that do not declare
+    native decimals (duckdb-engine among them), which loses digits past the
+    15th or so.
+    """
+
+    impl = sa.Numeric(38, 9)
+    cache_ok = True
+
+    def bind_processor(self, dialect):
+        return None
+
+    def result_processor(self, dialect, coltype):
+        return _to_decimal
+
+
+def _to_decimal(value: Any) -> Any:
+    if value is None or isinstance(value, Decimal):
+        return value
+    return Decimal(str(value))
+
+
+DECIMAL = ExactDecimal()
 _PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 # PostgreSQL has no TRY_CAST before version 16, so text is checked first.
@@ -416,3 +443,31 @@ def _add_seconds_snowflake(element, compiler, **kw):
 @compiles(AddSeconds, "databricks")
 def _add_seconds_databricks(element, compiler, **kw):
     return f"timestampadd(SECOND, {element.seconds}, {compiler.process(element.timestamp, **kw)})"
+
+
+class DecimalAvg(FunctionElement):
+    """Aggregate: the average of a DECIMAL(38,9) expression, exact to nine decimals (halves round away from zero)."""
+
+    type = DECIMAL
+    inherit_cache = False
+    name = "decimal_avg"
+
+    def __init__(self, value: Any):
+        self.value = value
+        super().__init__()
+
+
+@compiles(DecimalAvg)
+def _avg_default(element, compiler, **kw):
+    return f"CAST(AVG({compiler.process(element.value, **kw)}) AS DECIMAL(38, 9))"
+
+
+@compiles(DecimalAvg, "duckdb")
+def _avg_duckdb(element, compiler, **kw):
+    # DuckDB's AVG of decimals is a DOUBLE. Divide the sum scaled to nine decimals as a
+    # HUGEINT instead, round half away from zero, then scale back by multiplying.
+    value = compiler.process(element.value, **kw)
+    total, count = f"SUM({value})", f"COUNT({value})"
+    scaled = f"ABS(CAST({total} * 1000000000 AS HUGEINT))"
+    quotient = f"SIGN({total}) * ((2 * {scaled} + {count}) // (2 * {count}))"
+    return f"(CASE WHEN {count} = 0 THEN NULL ELSE CAST({quotient} AS DECIMAL(38, 0)) * 0.000000001 END)"

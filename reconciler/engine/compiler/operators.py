@@ -65,7 +65,8 @@ def _text(value: Any) -> str:
 
 
 def _decimal(value: Any) -> Any:
-    return sa.cast(sa.literal(Decimal(str(value))), DECIMAL)
+    # Bound as text and cast in SQL, so no driver turns it into a float on the way.
+    return sa.cast(sa.literal(format(Decimal(str(value)), "f"), sa.Text), DECIMAL)
 
 
 def relative_time(expr: ColumnElement, operator: str, seconds: int, as_of: datetime) -> ColumnElement:

@@ -22,7 +22,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.sql.expression import ColumnElement
 
 from reconciler.engine.compiler.context import Context
-from reconciler.engine.compiler.functions import DECIMAL, EmptyJsonList, JsonHasKey, JsonList, JsonText, SafeCast
+from reconciler.engine.compiler.functions import DECIMAL, DecimalAvg, EmptyJsonList, JsonHasKey, JsonList, JsonText, SafeCast
 from reconciler.engine.compiler.operators import property_predicate
 from reconciler.spec.models import Trait, trait_value_type
 
@@ -113,6 +113,8 @@ def _aggregate(trait: Trait, inside: ColumnElement, events) -> ColumnElement:
     if spec.type == "unique_list":
         return JsonList(sa.case((inside, raw)))
     number = sa.case((inside, SafeCast(raw, "decimal")))
+    if spec.function == "avg":
+        return DecimalAvg(number)
     return sa.cast(getattr(sa.func, spec.function)(number), DECIMAL)
 
 
