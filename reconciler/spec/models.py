@@ -20,6 +20,8 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import (
+    StrictBool,
+    StrictInt,
     BaseModel,
     ConfigDict,
     Discriminator,
@@ -222,7 +224,7 @@ class MostFrequentTrait(_TraitBase, EventSelection):
 
     type: Literal["most_frequent"]
     property: str = Field(min_length=1, description="Property whose most common value is taken.")
-    min_frequency: int = Field(2, ge=1, description="Least number of occurrences for a value to count. Absent: 2.")
+    min_frequency: StrictInt = Field(2, ge=1, description="Least number of occurrences for a value to count. Absent: 2.")
     value_type: Literal["string", "number", "boolean"] = Field("string", description="Type of the property's values. Absent: string.")
 
 
@@ -303,11 +305,11 @@ def trait_value_type(spec: Any) -> str:
 class Count(SpecModel):
     """How many matching events a profile needs. Absent: at least one."""
 
-    equals: int | None = Field(None, ge=0)
-    gt: int | None = Field(None, ge=0)
-    gte: int | None = Field(None, ge=0)
-    lt: int | None = Field(None, ge=1)
-    lte: int | None = Field(None, ge=0)
+    equals: StrictInt | None = Field(None, ge=0)
+    gt: StrictInt | None = Field(None, ge=0)
+    gte: StrictInt | None = Field(None, ge=0)
+    lt: StrictInt | None = Field(None, ge=1)
+    lte: StrictInt | None = Field(None, ge=0)
 
     @model_validator(mode="before")
     @classmethod
@@ -457,7 +459,7 @@ class AudienceDestination(SpecModel):
     traits: list[str] = Field(
         default_factory=list, description="Traits whose values are sent with each change. Absent: none.", json_schema_extra=SET
     )
-    send_updates: bool = Field(
+    send_updates: StrictBool = Field(
         False, description="true: send an `updated` change when a sent trait changes for a member who stays. Absent: false."
     )
 
@@ -500,7 +502,7 @@ class MaxRemovals(SpecModel):
     `at_least` and more than `share` of the destination's last snapshot."""
 
     share: Percent = Field(Percent("20%"), description="Share of the last snapshot. Absent: 20%.")
-    at_least: int = Field(10, ge=0, description="Removals below this number always pass. Absent: 10.")
+    at_least: StrictInt = Field(10, ge=0, description="Removals below this number always pass. Absent: 10.")
 
 
 class _DestinationBase(SpecModel):
@@ -509,7 +511,7 @@ class _DestinationBase(SpecModel):
         description="diff: changes only. mirror: the full membership each run, removing what is no longer a member. "
         "add_only: entries only, never removals. Absent: diff.",
     )
-    batch_size: int | None = Field(None, ge=1, le=100_000, description="Changes per request or write. Absent: the type's default (500 for webhook).")
+    batch_size: StrictInt | None = Field(None, ge=1, le=100_000, description="Changes per request or write. Absent: the type's default (500 for webhook).")
     max_rate: Rate | None = Field(None, description="Most requests per unit of time, such as 20/s. Absent: no limit.")
     max_removals: MaxRemovals = Field(default_factory=MaxRemovals, description="The removal guard. Absent: 20% and at least 10.")
     consent: list[str] = Field(
@@ -574,7 +576,7 @@ class Metadata(SpecModel):
     description: str | None = Field(None, description='What it is for. Absent, null and "" all mean no description.')
     owner: str | None = Field(None, description="Team or person responsible. Absent: none.")
     labels: dict[str, str] = Field(default_factory=dict, description="Free key/value labels, selectable as label:key=value.")
-    protected: bool = Field(False, description="true: plan refuses to delete or replace it. Absent: false.")
+    protected: StrictBool = Field(False, description="true: plan refuses to delete or replace it. Absent: false.")
     previous_names: list[str] = Field(
         default_factory=list,
         description="Former names: history, holdout, memberships and destination state carry over. Absent: none.",

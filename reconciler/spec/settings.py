@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, StrictInt, field_validator, model_validator
 
 from reconciler.spec.models import MaxRemovals, SpecModel, parse_timestamp
 from reconciler.spec.types import Duration, Schedule
@@ -18,7 +18,7 @@ class IdentifierRule(SpecModel):
     """One identifier type used to link messages into profiles."""
 
     type: str = Field(pattern=r"^[a-z][a-z0-9_]{0,62}$", description="Identifier type name, such as user_id, email or anonymous_id.")
-    limit: int | None = Field(
+    limit: StrictInt | None = Field(
         None, ge=1, description="Most values of this type one profile may hold; a merge that would exceed it is refused. Absent: no limit."
     )
     normalize: Literal["none", "trim", "lowercase", "email"] | None = Field(
@@ -97,13 +97,13 @@ class Defaults(SpecModel):
 
 class DuckDBRuntime(SpecModel):
     memory_limit: str = Field("2GB", description="DuckDB memory_limit, such as 2GB. Absent: 2GB.")
-    threads: int | None = Field(None, ge=1, description="DuckDB threads. Absent: the number of CPU cores.")
+    threads: StrictInt | None = Field(None, ge=1, description="DuckDB threads. Absent: the number of CPU cores.")
     temp_directory: str = Field(".personas/tmp", description="Where DuckDB spills to disk, relative to the project. Absent: .personas/tmp.")
 
 
 class DaemonRuntime(SpecModel):
     host: str = Field("127.0.0.1", description="Address of the daemon's health and metrics endpoint. Absent: 127.0.0.1.")
-    port: int = Field(9464, ge=0, le=65535, description="Port of that endpoint; 0 turns it off. Absent: 9464.")
+    port: StrictInt = Field(9464, ge=0, le=65535, description="Port of that endpoint; 0 turns it off. Absent: 9464.")
     lease: Duration = Field(Duration("1m"), description="Length of the leader lease a daemon renews. Absent: 1m.")
     misfire_grace: Duration = Field(Duration("5m"), description="How late a missed schedule may still run. Absent: 5m.")
 
@@ -113,7 +113,7 @@ class Runtime(SpecModel):
     warehouse_busy_timeout: Duration = Field(
         Duration("30s"), description="How long a command waits for a busy embedded warehouse file. Absent: 30s."
     )
-    sync_concurrency: int = Field(4, ge=1, le=64, description="Destinations synced at once. Absent: 4.")
+    sync_concurrency: StrictInt = Field(4, ge=1, le=64, description="Destinations synced at once. Absent: 4.")
     daemon: DaemonRuntime = Field(default_factory=DaemonRuntime)
 
 
