@@ -1,4 +1,8 @@
-"""Twenty applies at once against one PostgreSQL state: one writes, the others find nothing left or a moved serial."""
+"""Twenty applies at once against one PostgreSQL state: one writes, the others find nothing left or a moved serial.
+
+Each process imports personas and its database drivers, about a CPU-second
+apiece, so on two cores these tests take from ten seconds to a minute.
+"""
 
 from __future__ import annotations
 
@@ -36,6 +40,7 @@ def run_all(project: Project, *args: str) -> list[tuple[int, str, str]]:
 
 
 @pytest.mark.postgres
+@pytest.mark.slow
 def test_concurrent_applies_write_the_change_once(pg_project):
     results = run_all(pg_project, "apply", "--auto-approve", "--lock-timeout", "60s")
 
@@ -54,6 +59,7 @@ def test_concurrent_applies_write_the_change_once(pg_project):
 
 
 @pytest.mark.postgres
+@pytest.mark.slow
 def test_concurrent_applies_of_one_saved_plan_succeed_once(pg_project):
     planfile = pg_project.root / "plan.json"
     assert pg_project.run("plan", "--out", str(planfile)).exit_code == 0
