@@ -201,3 +201,37 @@ spec: {type: file, path: exports, format: csv}
     snapshot = (root / "exports" / "buyers.csv").read_text()
     assert "u1" in snapshot
     assert "u2" in snapshot
+
+
+def test_failed_audience_skips_dependents_only(tmp_path):
+    broken = SPECS + """---
+apiVersion: personas/v1
+kind: Trait
+metadata: {name: score}
+spec: {type: sql, identifier: user_id, value_type: number, query: "SELECT uid, score FROM missing_table"}
+---
+apiVersion: personas/v1
+kind: Audience
+metadata: {name: scored}
+spec:
+  include: {trait: score, gt: 1}
+---
+apiVersion: personas/v1
+kind: Audience
+metadata: {name: scored_buyers}
+spec:
+  include:
+    all: [{audience: scored}, {audience: buyers}]
+"""
+    root = write_project(tmp_path / "project", "duckdb:///.personas/warehouse.duckdb", broken)
+    ingest(root, MESSAGES)
+    apply(root)
+    # Only audiences are selected, so the broken trait is compiled inside audience.scored.
+    result = personas(root, "run", "--as-of", "2024-04-01", "--select", "audience.*", "--no-sync")
+    assert result.exit_code == 3
+    statuses = [line.split()[:2] for line in result.stdout.splitlines()[1:5]]
+    assert statuses == [
+        ["audience.buyers", "ok"], ["audience.big_buyers", "ok"],
+        ["audience.scored", "failed"], ["audience.scored_buyers", "skipped"],
+    ]
+    assert "audience.scored_buyers: skipped: upstream audience.scored failed" in result.stderr
