@@ -1,8 +1,8 @@
 """The results tables a run writes in the warehouse.
 
-Keyed by the stable resource id from the state store, so a renamed trait or
-audience keeps its values, members and history; the name columns are for
-people reading the tables.
+They are keyed by the stable resource id from the state store, so a renamed
+trait or audience keeps its values, members and history. The name columns
+are for people reading the tables.
 
 * `personas_trait_values`: the current value of each trait per subject, one
   typed column filled by the trait's value type (0 counts are stored).

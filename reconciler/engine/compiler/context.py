@@ -1,4 +1,4 @@
-"""What the compiler reads from, and how it finds other traits and audiences.
+"""The compiler's inputs: warehouse relations, evaluation time, and lookups of other traits and audiences.
 
 `Relations` names the warehouse relations (the column contract of the
 warehouse: events, profiles, identifiers, account users). `Context` adds the
@@ -91,7 +91,11 @@ class Context:
         ).distinct()
 
     def account_users(self) -> sa.Select:
-        """(account_id, profile_id) pairs seen before as_of."""
+        """Select the (account_id, profile_id) pairs of group calls before as_of.
+
+        NOTE: the warehouse's relation may have no first_seen column; then a
+        user who joined an account after as_of counts as its user already.
+        """
         users = self.relations.account_users
         query = sa.select(users.c.account_id, users.c.profile_id).where(
             users.c.account_id.isnot(None), users.c.profile_id.isnot(None)
@@ -152,7 +156,9 @@ class Context:
 
             # Validation rejects cycles; this guard keeps a cycle in unvalidated specs from recursing forever.
             if key in self._compiling:
-                raise ValueError(f"dependency cycle: {' -> '.join(self._compiling + [key])}")
+                raise ValueError(
+                    f"dependency cycle: {' -> '.join(self._compiling + [key])}; remove one of these references"
+                )
             self._compiling.append(key)
             try:
                 self._inline[key] = audience_select(self, self.audience(name)).cte(f"audience_{name}")
