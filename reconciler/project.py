@@ -44,34 +44,15 @@ Resource = Trait | Audience | Destination
 
 
 @dataclass
-class Project:
-    """A loaded, valid project. Resources are sorted by address."""
+class ProjectSettingsFile:
+    """The project folder and its valid `personas.yaml`, without the resource files.
+
+    Commands that need only the state or warehouse URL (state, force-unlock)
+    use this, so a broken resource file never locks an operator out.
+    """
 
     root: Path
     settings: ProjectSettings
-    resources: list[Resource]
-    warnings: list[Diagnostic] = field(default_factory=list)
-    sources: dict[str, SourceLocation] = field(default_factory=dict, repr=False)
-
-    @cached_property
-    def traits(self) -> dict[str, Trait]:
-        return {r.name: r for r in self.resources if isinstance(r, Trait)}
-
-    @cached_property
-    def audiences(self) -> dict[str, Audience]:
-        return {r.name: r for r in self.resources if isinstance(r, Audience)}
-
-    @cached_property
-    def destinations(self) -> dict[str, Destination]:
-        return {r.name: r for r in self.resources if isinstance(r, Destination)}
-
-    def resource(self, address: str) -> Resource | None:
-        """The resource at an address such as `audience.winback`, or None."""
-        return next((r for r in self.resources if r.address == address), None)
-
-    def source_of(self, address: str) -> SourceLocation | None:
-        """Where a resource is written: file relative to the root (posix) and the line its document starts."""
-        return self.sources.get(address)
 
     def resolve_url(self, text: str, env: Mapping[str, str] | None = None) -> str:
         """Substitute `${...}` references, then anchor relative SQLite/DuckDB file paths at the project folder.
@@ -101,6 +82,35 @@ class Project:
         """
         path = Path(text).expanduser()
         return path if path.is_absolute() else self.root / path
+
+
+@dataclass
+class Project(ProjectSettingsFile):
+    """A loaded, valid project. Resources are sorted by address."""
+
+    resources: list[Resource]
+    warnings: list[Diagnostic] = field(default_factory=list)
+    sources: dict[str, SourceLocation] = field(default_factory=dict, repr=False)
+
+    @cached_property
+    def traits(self) -> dict[str, Trait]:
+        return {r.name: r for r in self.resources if isinstance(r, Trait)}
+
+    @cached_property
+    def audiences(self) -> dict[str, Audience]:
+        return {r.name: r for r in self.resources if isinstance(r, Audience)}
+
+    @cached_property
+    def destinations(self) -> dict[str, Destination]:
+        return {r.name: r for r in self.resources if isinstance(r, Destination)}
+
+    def resource(self, address: str) -> Resource | None:
+        """The resource at an address such as `audience.winback`, or None."""
+        return next((r for r in self.resources if r.address == address), None)
+
+    def source_of(self, address: str) -> SourceLocation | None:
+        """Where a resource is written: file relative to the root (posix) and the line its document starts."""
+        return self.sources.get(address)
 
     @cached_property
     def specs_hash(self) -> str:
@@ -150,6 +160,23 @@ def load_project(folder: Path | str, env: Mapping[str, str] | None = None, *, ca
     if result.project is None:
         raise spec_error(result.diagnostics)
     return result.project
+
+
+def load_settings(folder: Path | str) -> ProjectSettingsFile:
+    """Load only `personas.yaml`; raise SpecError when it is missing or invalid.
+
+    Resource files are not read, so commands that only need the state or
+    warehouse URL keep working while a resource file is broken.
+    """
+    root = Path(folder).resolve()
+    missing = _missing_project_file(root)
+    if missing is not None:
+        raise spec_error([missing])
+    diagnostics: list[Diagnostic] = []
+    settings, _ = _load_settings(root, diagnostics, None)
+    if settings is None or errors(diagnostics):
+        raise spec_error(diagnostics)
+    return ProjectSettingsFile(root=root, settings=settings)
 
 
 def spec_error(diagnostics: list[Diagnostic]) -> SpecError:

@@ -49,6 +49,12 @@ class AppContext:
 
         return load_project(self.project_dir)
 
+    def load_settings(self):
+        """Load only personas.yaml, for commands that need no resource file."""
+        from reconciler.project import load_settings
+
+        return load_settings(self.project_dir)
+
 
 pass_app = click.make_pass_decorator(AppContext)
 

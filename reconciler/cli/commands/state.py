@@ -25,7 +25,7 @@ def open_project_store(app: AppContext):
     """Open the state store named by the project's `state:` setting."""
     from reconciler.state import open_store
 
-    project = app.load_project()
+    project = app.load_settings()
     return open_store(project.resolve_url(project.settings.state))
 
 
