@@ -13,10 +13,10 @@ after an apply is empty. The rules, applied to every model generically:
   list or mapping, is omitted. The models already turn `description: ""` into
   null, so `""`, null and a missing key all normalise to "absent". Every field
   whose default is empty documents that absence means empty.
-* Durations, percentages and schedules are already canonical text (the types
-  do that); decimals become JSON numbers; keys use the YAML spelling (`from`,
-  `in`, `not`, `apiVersion`). Key order carries no meaning: canonical JSON
-  sorts keys.
+* Durations, percentages and schedules are already canonical text, because
+  the types make them so. Decimals become JSON numbers. Keys use the YAML
+  spelling (`from`, `in`, `not`, `apiVersion`), and their order carries no
+  meaning because canonical JSON sorts them.
 """
 
 from __future__ import annotations

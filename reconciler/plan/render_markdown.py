@@ -1,7 +1,7 @@
 """A plan as a pull-request comment: summary first, a banner for deletes and replaces, details folded.
 
-GitHub refuses comments over 65,536 characters. The summary, the banner
-and the identity line always fit; change details are added in order until
+GitHub rejects comments over 65,536 characters. The summary, the banner
+and the identity line always fit. Change details are added in order until
 the budget is spent, and a closing line gives the number left out.
 """
 
@@ -73,9 +73,9 @@ def _head(plan: Plan) -> str:
             "resource(s). Deleted audiences send their members' exits on the next run; replaced ones close their "
             "membership history and resync their destinations."
         )
-        shown = ", ".join(f"`{change.address}`" for change in destructive[:20])
+        listed = ", ".join(f"`{change.address}`" for change in destructive[:20])
         more = f" and {len(destructive) - 20} more" if len(destructive) > 20 else ""
-        lines.append(f"> Affected: {shown}{more}.")
+        lines.append(f"> Affected: {listed}{more}.")
         lines.append("")
     lines.append(f"**{summary_line(plan)}**")
     if plan.identity_change is not None and plan.identity_change.action == "update":
