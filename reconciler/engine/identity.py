@@ -56,12 +56,12 @@ Pair = tuple[int, str]  # (index of the identifier rule, normalised value)
 
 
 def suppression_text(identifier_type: str, value: str) -> str:
-    """The text whose keyed HMAC personas_suppressions stores for an erased identifier value."""
+    """Return the text whose keyed HMAC personas_suppressions stores for an erased identifier value."""
     return f"{identifier_type}:{value}"
 
 
 def rules_hash(rules: IdentityRules) -> str:
-    """A hash of the identity rules with defaults filled in; a change means full re-resolution."""
+    """Hash the identity rules with defaults filled in. A changed hash means a full re-resolution."""
     canonical = {
         "identifiers": [
             {"type": rule.type, "limit": rule.limit, "normalize": rule.normalization, "from": rule.fields}
@@ -74,7 +74,7 @@ def rules_hash(rules: IdentityRules) -> str:
 
 
 def profile_id_for(message_id: str) -> str:
-    """The id of a profile created by a message: stable across runs, re-ingests and re-resolution."""
+    """Return the id of the profile a message creates, stable across runs, re-ingests and re-resolution."""
     return "p_" + hashlib.sha256(message_id.encode("utf-8")).hexdigest()[:20]
 
 
@@ -87,7 +87,7 @@ _NORMALIZERS: dict[str, Callable[[str], str]] = {
 
 
 class IdentifierExtractor:
-    """Reads a message's identifier values as the rules say, normalised, blocked values dropped."""
+    """Extractor of a message's identifier values, as the rules define them: normalised, blocked values dropped."""
 
     def __init__(self, rules: IdentityRules) -> None:
         self.rules = rules
@@ -100,7 +100,7 @@ class IdentifierExtractor:
         self.fields = [(index, path) for index, rule in enumerate(rules.identifiers) for path in rule.fields]
 
     def normalize(self, index: int, value: Any) -> str | None:
-        """The normalised text of a value, or None when it is missing, not text, or blocked."""
+        """Return the normalised text of a value, or None when it is missing, not text, or blocked."""
         if isinstance(value, bool) or value is None:
             return None
         if isinstance(value, (int, float)):
@@ -122,7 +122,7 @@ class IdentifierExtractor:
         return pairs
 
     def from_message(self, message: dict[str, Any]) -> list[tuple[str, str]]:
-        """(type, value) pairs of a raw Segment message, as ingest sees it."""
+        """Return the (type, value) pairs of a raw Segment message, as ingest reads it."""
         values = [_walk(message, path.split(".")) for _, path in self.fields]
         return [(self.types[index], value) for index, value in self.pairs(values)]
 
@@ -149,7 +149,7 @@ def field_expression(raw: sa.Subquery, path: str, dialect: str) -> sa.ColumnElem
 
 
 def json_text(column: sa.ColumnElement[Any], keys: list[str], dialect: str) -> sa.ColumnElement[Any]:
-    """The text at a key path inside a JSON column (NULL when absent)."""
+    """Return SQL reading the text at a key path inside a JSON column (NULL when absent)."""
     if dialect == "postgresql":
         return sa.func.jsonb_extract_path_text(column, *[sa.literal(key) for key in keys])
     quoted = ".".join('"' + key.replace('"', '\\"') + '"' for key in keys)
@@ -160,7 +160,7 @@ def json_text(column: sa.ColumnElement[Any], keys: list[str], dialect: str) -> s
 
 @dataclass
 class ResolveSummary:
-    """What one resolution did."""
+    """Counts of one identity resolution."""
 
     full: bool
     messages: int = 0
@@ -317,7 +317,7 @@ class _Resolver:
         return profile_id
 
     def _exceeded_limit(self, matched: set[str], pairs: list[Pair]) -> int | None:
-        """The first rule whose limit the linked profile would exceed, or None."""
+        """Return the first rule whose limit the linked profile would exceed, or None."""
         for index, limit in enumerate(self.extractor.limits):
             if limit is None:
                 continue

@@ -94,7 +94,7 @@ def ingest_files(
     """Load every file as one batch, then resolve identities of the new messages.
 
     `digest` computes the keyed HMAC of a suppression text (the state store's
-    `secret_digest`); it is needed only when personas_suppressions holds rows.
+    `secret_digest`). It is needed only when personas_suppressions has rows.
     `progress` is called with the number of file bytes read since the last call.
     """
     if warehouse.sources is not None:
@@ -145,7 +145,7 @@ def suppression_digests(connection: sa.Connection) -> set[str]:
 def _suppression_filter(
     connection: sa.Connection, extractor: IdentifierExtractor, digest: Digest | None
 ) -> Callable[[dict[str, Any]], bool] | None:
-    """A test for messages carrying a suppressed identifier, or None when nothing is suppressed."""
+    """Return a test for messages carrying a suppressed identifier, or None when nothing is suppressed."""
     digests = suppression_digests(connection)
     if not digests:
         return None

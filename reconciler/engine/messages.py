@@ -83,7 +83,7 @@ def _check_call(message: dict[str, Any], kind: str, user_id: str | None, anonymo
 
 
 def _identifier(message: dict[str, Any], key: str) -> str | None:
-    """An id field as text: strings kept as sent, whole numbers written in decimal, null as None."""
+    """Return an id field as text: strings as sent, whole numbers in decimal, null as None."""
     value = message.get(key)
     if value is None or isinstance(value, str):
         return value
@@ -100,7 +100,7 @@ def _object(message: dict[str, Any], key: str) -> dict[str, Any] | None:
 
 
 def _timestamps(message: dict[str, Any]) -> tuple[datetime, datetime]:
-    """The skew-corrected timestamp and the one the device sent."""
+    """Return the skew-corrected timestamp and the timestamp the device sent."""
     original = _optional_time(message, "timestamp") or _optional_time(message, "originalTimestamp")
     received = _optional_time(message, "receivedAt")
     if original is None:

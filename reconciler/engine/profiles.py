@@ -1,4 +1,4 @@
-"""Finding a profile by one of its identifier values, and gathering what personas holds about it."""
+"""Finding a profile by one of its identifier values, and gathering what personas stores about it."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ class ProfileDetails:
 
 
 def find_profile(warehouse: Warehouse, identifier: str, identifier_type: str | None = None) -> str:
-    """The canonical profile holding `identifier` (normalised as its type's rule says).
+    """The canonical profile holding `identifier` (normalised by its type's rule).
 
     Raises UsageError when no profile holds it, or when it is a value of
     several types held by different profiles and `identifier_type` does not
@@ -87,7 +87,7 @@ def find_profile(warehouse: Warehouse, identifier: str, identifier_type: str | N
 
 
 def _canonical(connection: sa.Connection, profile_id: str) -> str | None:
-    """Follow merges from a profile id to the profile that holds it now; None when unknown."""
+    """Follow merges from a profile id to the current profile; None when the id is unknown."""
     table = layout.profiles
     seen: set[str] = set()
     current: str | None = profile_id

@@ -56,7 +56,7 @@ class _Column:
 
 
 def source_events(warehouse: Warehouse) -> sa.Subquery:
-    """The raw events relation over the `sources:` tables (columns as Warehouse.raw_events)."""
+    """Build the raw events relation over the `sources:` tables (columns as Warehouse.raw_events)."""
     sources = warehouse.sources
     _check_same_warehouse(warehouse)
     tables = _source_tables(warehouse)
@@ -125,7 +125,7 @@ def _is_event_table(table: str, columns: list[_Column]) -> bool:
 
 
 def _call_select(warehouse: Warehouse, call: str, table: str, columns: list[_Column]) -> sa.Select:
-    """One table's rows as raw events; `call` is a call table name, or "events" for a per-event table."""
+    """Select one table's rows as raw events. `call` is a call table name, or "events" for a per-event table."""
     dialect = warehouse.dialect
     by_name = {column.name: column for column in columns}
     source = sa.table(table, *(sa.column(column.name) for column in columns), schema=warehouse.sources.schema_)
@@ -139,7 +139,7 @@ def _call_select(warehouse: Warehouse, call: str, table: str, columns: list[_Col
     properties = extra if kind in ("track", "page", "screen") and call != "tracks" else []
     traits = extra if kind in ("identify", "group") else []
     if kind == "track":
-        # `event` holds the table-name slug (order_completed); `event_text` the name as sent.
+        # `event` contains the table-name slug (order_completed), and `event_text` the name as sent.
         event = sa.func.coalesce(text("event_text"), text("event"))
     else:
         event = sa.cast(sa.literal(_EVENT_NAMES[kind]) if kind in _EVENT_NAMES else sa.null(), sa.Text)
@@ -161,7 +161,7 @@ def _call_select(warehouse: Warehouse, call: str, table: str, columns: list[_Col
 
 
 def _utc(source: sa.TableClause, column: _Column | None, dialect: str) -> sa.ColumnElement[Any]:
-    """A time column as naive UTC; zoned columns are converted."""
+    """Return a time column as naive UTC, converting columns with a time zone."""
     if column is None:
         return sa.cast(sa.null(), layout.Timestamp)
     value = source.c[column.name]
@@ -183,7 +183,7 @@ def _nest_context(source: sa.TableClause, columns: list[_Column]) -> dict[str, A
 
 
 def _json_object(values: dict[str, Any], dialect: str) -> sa.ColumnElement[Any]:
-    """A JSON object built in SQL from column expressions (nested dicts become nested objects)."""
+    """Build a JSON object in SQL from column expressions (nested dicts become nested objects)."""
     if not values:
         return sa.cast(sa.null(), layout.JSONType)
     pairs: list[Any] = []

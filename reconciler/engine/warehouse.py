@@ -37,7 +37,7 @@ _SCHEMA_LOCK_KEY = 0x70657273_736368  # "persch": creating personas' tables
 
 
 class ProjectLike(Protocol):
-    """What the engine needs from a project (reconciler.project.Project provides it)."""
+    """The part of a project the engine reads (reconciler.project.Project provides it)."""
 
     root: Path
     settings: Any
@@ -89,7 +89,7 @@ class Warehouse:
         self._schema_ready = True
 
     def events(self) -> sa.Subquery:
-        """The resolved events: one row per message with its current canonical profile."""
+        """Return the resolved events: one row per message with its current canonical profile."""
         self.ensure_schema()
         raw = self.raw_events()
         mapping = layout.message_profiles
@@ -252,7 +252,7 @@ def _connect(engine: sa.Engine, url: sa.URL, timeout_s: float) -> sa.Connection:
 
 
 def _lock_holder(error: sa.exc.OperationalError) -> str | None:
-    """The pid in DuckDB's lock conflict message, '?' when it names none, None for other errors."""
+    """Return the pid in DuckDB's lock conflict message, '?' when it names none, None for other errors."""
     message = str(error.orig)
     if "lock" not in message.lower():
         return None

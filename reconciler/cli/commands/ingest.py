@@ -48,7 +48,7 @@ def command(app: AppContext, files: tuple[Path, ...], no_resolve: bool) -> int:
 
 
 def summary_lines(summary: Any) -> list[str]:
-    """The ingest report, as printed: counts, quarantine reasons, then identity resolution."""
+    """Return the ingest report lines: counts, quarantine reasons, then identity resolution."""
     files = "1 file" if len(summary.files) == 1 else f"{len(summary.files)} files"
     counts = [
         ("read", summary.read),
@@ -78,14 +78,14 @@ def summary_lines(summary: Any) -> list[str]:
 
 
 def _progress_bar(total: int):
-    """A progress bar on stderr when it is a terminal; nothing otherwise."""
+    """Return a progress bar on stderr when it is a terminal, else an empty context."""
     if not sys.stderr.isatty():
         return nullcontext(None)
     return click.progressbar(length=total, label="Ingesting", file=sys.stderr, show_eta=True)
 
 
 class _StateDigest:
-    """The state store's keyed HMAC, opened only if the warehouse holds suppressed identifiers."""
+    """The state store's keyed HMAC, opened only if the warehouse has suppressed identifiers."""
 
     def __init__(self, project: Any) -> None:
         self.project = project

@@ -42,7 +42,7 @@ def show(app: AppContext, identifier: str, identifier_type: str | None, output_f
 
 
 def profile_lines(details: Any) -> list[str]:
-    """The text rendering of a profile, as `profile show` prints it."""
+    """Return the lines `profile show` prints for a profile."""
     lines = [f"Profile {details.profile_id}", f"  first seen  {details.first_seen or '-'}", "", "Identifiers:"]
     for item in details.identifiers:
         lines.append(f"  {item['type']:<14} {item['value']}  (seen {item['first_seen']} .. {item['last_seen']})")
