@@ -35,6 +35,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -70,8 +71,17 @@ class Step:
     note: str
 
 
-def measure(name: str, command: list[str], cwd: Path) -> Step:
-    """Run a command as a child process and return its wall time and peak resident memory."""
+def ingest_counts(output: str) -> str:
+    """Return the read, stored and quarantined counts from the output of `personas ingest`."""
+    counts = ("read", "stored", "quarantined")
+    return ", ".join(" ".join(line.split()) for line in output.splitlines() if line.strip().startswith(counts))
+
+
+def measure(name: str, command: list[str], cwd: Path, summarize: Callable[[str], str] | None = None) -> Step:
+    """Run a command as a child process and return its wall time and peak resident memory.
+
+    The step's note is the last line of its output, or what `summarize` makes of the output.
+    """
     began = time.perf_counter()
     process = subprocess.Popen(command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     stdout, stderr = _drain(process)
@@ -82,6 +92,8 @@ def measure(name: str, command: list[str], cwd: Path) -> Step:
     process.returncode = exit_code
     output = (stdout.strip() or stderr.strip()).splitlines()
     note = output[-1] if output else ""
+    if summarize is not None:
+        note = summarize(stdout)
     if exit_code != 0:
         note = stderr.strip()[-2000:] or note
     return Step(name, seconds, usage.ru_maxrss / 1024, exit_code, note)
@@ -236,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
         if name == "generate" and events_file.exists():
             step = Step(name, 0.0, 0.0, 0, f"reused {events_file.name}")
         else:
-            step = measure(name, command, project)
+            step = measure(name, command, project, ingest_counts if name == "ingest" else None)
         steps.append(step)
         print(format_step(step), flush=True)
         if step.exit_code != 0:
