@@ -120,3 +120,10 @@ def test_cdnow_bad_input_rejected_without_output(tmp_path, content, message):
     assert message in result.stderr
     assert "The output file was not written." in result.stderr
     assert list(tmp_path.iterdir()) == [source]
+
+
+def test_cdnow_total_revenue_exact():
+    # The sum of the source's dollar_value column, added up as decimals.
+    with gzip.open(CONVERTED, "rt", encoding="utf-8") as lines:
+        total = sum(json.loads(line, parse_float=Decimal)["properties"]["revenue"] for line in lines)
+    assert total == Decimal("2500315.63")
