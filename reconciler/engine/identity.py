@@ -51,6 +51,7 @@ _TOP_LEVEL_FIELDS = {
 _JSON_FIELDS = ("traits", "context", "properties")
 _POSTGRES_LOCK_KEY = 0x70657273_6F6E6173 % (2**63)  # "personas": one identity resolution at a time
 _WRITE_CHUNK = 50_000
+_NORMALIZED_CACHE_SIZE = 1_000_000
 
 Pair = tuple[int, str]  # (index of the identifier rule, normalised value)
 
@@ -98,6 +99,9 @@ class IdentifierExtractor:
         self._patterns = [re.compile(pattern) for pattern in rules.blocked_patterns]
         # (rule index, dotted path) for every field, in priority order.
         self.fields = [(index, path) for index, rule in enumerate(rules.identifiers) for path in rule.fields]
+        self._field_indexes = [index for index, _ in self.fields]
+        # Normalised text by (rule index, raw text): the same ids recur across many messages.
+        self._normalized: dict[tuple[int, str], str | None] = {}
 
     def normalize(self, index: int, value: Any) -> str | None:
         """Return the normalised text of a value, or None when it is missing, not text, or blocked."""
@@ -113,10 +117,20 @@ class IdentifierExtractor:
         return text
 
     def pairs(self, values: Sequence[Any]) -> list[Pair]:
-        """Distinct (rule index, value) pairs from raw values aligned with `fields`, by priority."""
+        """Return distinct (rule index, value) pairs from raw values aligned with `fields`, by priority."""
         pairs: list[Pair] = []
-        for (index, _), raw in zip(self.fields, values):
-            text = self.normalize(index, raw)
+        cache = self._normalized
+        for index, raw in zip(self._field_indexes, values):
+            if raw is None:
+                continue
+            key = (index, raw)
+            if key in cache:
+                text = cache[key]
+            else:
+                text = self.normalize(index, raw)
+                if len(cache) >= _NORMALIZED_CACHE_SIZE:
+                    cache.clear()
+                cache[key] = text
             if text is not None and (index, text) not in pairs:
                 pairs.append((index, text))
         return pairs
