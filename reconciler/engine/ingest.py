@@ -229,8 +229,9 @@ def _lines(path: Path, progress: Callable[[int], None] | None) -> Iterator[tuple
                 if progress is not None and number % 10_000 == 0:
                     reported = _report(progress, raw.tell(), reported)
         except (OSError, EOFError) as error:
-            raise WarehouseError(
-                f"cannot read {path}: {error}", hint="Check that the file is complete JSON Lines, plain or gzip."
+            raise UsageError(
+                f"cannot read {path}: {error}; nothing from this ingest was stored",
+                hint="Check that the file is complete JSON Lines, plain or gzip.",
             ) from None
         if progress is not None:
             _report(progress, raw.tell(), reported)

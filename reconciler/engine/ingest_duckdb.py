@@ -19,7 +19,7 @@ from typing import IO
 
 import sqlalchemy as sa
 
-from reconciler.errors import WarehouseError
+from reconciler.errors import UsageError
 
 BLOCK_SIZE = 16 << 20
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -212,8 +212,9 @@ def _blocks(path: Path, progress: Callable[[int], None] | None):
                 carry = data[cut + 1 :]
                 yield data[: cut + 1]
         except (OSError, EOFError) as error:
-            raise WarehouseError(
-                f"cannot read {path}: {error}", hint="Check that the file is complete JSON Lines, plain or gzip."
+            raise UsageError(
+                f"cannot read {path}: {error}; nothing from this ingest was stored",
+                hint="Check that the file is complete JSON Lines, plain or gzip.",
             ) from None
         if carry:
             yield carry

@@ -7,11 +7,13 @@ import hmac
 import json
 from datetime import datetime
 
+import pytest
 import sqlalchemy as sa
 
 from reconciler.engine import layout
 from reconciler.engine.identity import suppression_text
 from reconciler.engine.warehouse import open_warehouse
+from reconciler.errors import UsageError
 
 from .conftest import ingest, message, query, write_jsonl
 
@@ -236,3 +238,27 @@ def test_large_files_load_in_chunks_with_exact_line_numbers(project, tmp_path, m
     assert (summary.read, summary.stored, summary.quarantined) == (1201, 1200, 1)
     assert summary.resolution.profiles_created == 7
     assert query(project, lambda wh: sa.select(layout.quarantine.c.line_number)) == [(601,)]
+
+
+def test_a_truncated_gzip_file_stores_nothing_and_says_why(project, tmp_path):
+    good = write_jsonl(tmp_path / "good.jsonl", [message("identify", "m1", userId="u_1")])
+    packed = write_jsonl(tmp_path / "cut.jsonl.gz", [message("identify", f"c{n}", userId="u") for n in range(50)], compress=True)
+    packed.write_bytes(packed.read_bytes()[:-30])
+
+    with pytest.raises(UsageError) as raised:
+        ingest(project, good, packed)
+
+    assert raised.value.message.startswith(f"cannot read {packed}: ")
+    assert raised.value.message.endswith("; nothing from this ingest was stored")
+    assert stored_ids(project) == []
+
+
+def test_empty_and_blank_files_read_nothing(project, tmp_path):
+    empty = tmp_path / "empty.jsonl"
+    empty.write_bytes(b"")
+    blank = tmp_path / "blank.jsonl"
+    blank.write_bytes(b"\n  \r\n\t\n")
+
+    summary = ingest(project, empty, blank)
+
+    assert (summary.read, summary.stored, summary.quarantined) == (0, 0, 0)
