@@ -175,9 +175,15 @@ class SessionWriter:
         self.prefix = f"g{seed}-"
         self.counter = 0
 
-    def session(self) -> Iterator[dict]:
+    def session(self) -> list[dict]:
+        """Return the messages of one session, in order.
+
+        Building a list is cheaper than nesting generators, and a session is
+        a few dozen messages at most.
+        """
         rng = self.rng
-        person = self.population.people[bisect.bisect(self.population.cumulative_weights, rng.random() * self.population.cumulative_weights[-1])]
+        weights = self.population.cumulative_weights
+        person = self.population.people[bisect.bisect(weights, rng.random() * weights[-1])]
         device = rng.choice(person.devices)
         # A session spans at most 40 steps of 90 s plus a purchase of 15 min, so starting
         # two hours before the end keeps every timestamp before --end.
@@ -189,17 +195,19 @@ class SessionWriter:
         steps = min(40, 1 + int(rng.expovariate(0.25)))
         login_step = rng.randrange(steps) if will_log_in else -1
 
+        messages: list[dict] = []
         for step in range(steps):
             moment += rng.uniform(2, 90)
             if step == login_step:
                 person.logged_in_devices.add(device)
                 user_id = person.user_id
-                yield self.identify(person, device, moment)
+                messages.append(self.identify(person, device, moment))
                 if person.account and rng.random() < 0.3:
-                    yield self.group(person, device, moment)
-            yield from self.browse(device, user_id, moment)
+                    messages.append(self.group(person, device, moment))
+            self.browse(messages, device, user_id, moment)
         if user_id is not None and rng.random() < 0.25:
-            yield from self.purchase(device, user_id, moment + rng.uniform(10, 300))
+            self.purchase(messages, device, user_id, moment + rng.uniform(10, 300))
+        return messages
 
     def base(self, kind: str, device: str, user_id: str | None, moment: float) -> dict:
         self.counter += 1
@@ -228,37 +236,37 @@ class SessionWriter:
         message["traits"] = self.population.accounts[person.account]
         return message
 
-    def browse(self, device: str, user_id: str | None, moment: float) -> Iterator[dict]:
+    def browse(self, messages: list[dict], device: str, user_id: str | None, moment: float) -> None:
         rng = self.rng
         if rng.random() < 0.45:
             name, path = PAGES[int(rng.random() * len(PAGES))]
             message = self.base("page", device, user_id, moment)
             message["name"] = name
             message["properties"] = {"name": name, "path": path}
-            yield message
+            messages.append(message)
             return
         product = int(rng.random() * 5000)
         properties = {"product_id": f"p{product:05d}", "category": CATEGORIES[product % len(CATEGORIES)], "price": (product % 200) + 0.99}
         message = self.base("track", device, user_id, moment)
         message["event"] = "Product Viewed"
         message["properties"] = properties
-        yield message
+        messages.append(message)
         if rng.random() < 0.2:
             message = self.base("track", device, user_id, moment + rng.uniform(1, 60))
             message["event"] = "Product Added"
             message["properties"] = {**properties, "quantity": 1 + (rng.random() < 0.2)}
-            yield message
+            messages.append(message)
 
-    def purchase(self, device: str, user_id: str, moment: float) -> Iterator[dict]:
+    def purchase(self, messages: list[dict], device: str, user_id: str, moment: float) -> None:
         message = self.base("track", device, user_id, moment)
         message["event"] = "Checkout Started"
         message["properties"] = {"currency": "USD"}
-        yield message
+        messages.append(message)
         if self.rng.random() < 0.6:
             message = self.base("track", device, user_id, moment + self.rng.uniform(30, 600))
             message["event"] = "Order Completed"
             message["properties"] = {"order_id": f"o{self.counter:010d}", "revenue": self.revenue(), "currency": "USD"}
-            yield message
+            messages.append(message)
 
     def revenue(self) -> float | str:
         """Return an order amount: mostly a number, 10% a numeric string, 1% an invalid string."""
