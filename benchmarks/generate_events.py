@@ -178,8 +178,9 @@ class SessionWriter:
     def session(self) -> list[dict]:
         """Return the messages of one session, in order.
 
-        Building a list is cheaper than nesting generators, and a session is
-        a few dozen messages at most.
+        Building a list is cheaper than nesting generators, and a session
+        holds at most 84 messages: 40 steps of a view and an add, a login
+        with its group call, and a checkout with its order.
         """
         rng = self.rng
         weights = self.population.cumulative_weights
