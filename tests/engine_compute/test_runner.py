@@ -80,7 +80,7 @@ def test_run_writes_values_members_and_history(project_dir):
         ["audience.big_buyers", "ok", "1", "+1", "-0"],
     ]
     assert result.stdout.splitlines()[5].startswith("Run ")
-    assert result.stderr == "Warning: trait.ltv: 1 values did not parse as numbers and were skipped\n"
+    assert result.stderr == "Warning: trait.ltv: 1 value that did not parse as a number was skipped\n"
 
 
 def test_history_keeps_one_open_row(project_dir):

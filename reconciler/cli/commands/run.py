@@ -94,7 +94,8 @@ def print_result(app: AppContext, result: Any) -> None:
         app.console.print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
     for outcome in result.outcomes:
         if outcome.invalid:
-            app.console.warning(f"{outcome.address}: {outcome.invalid} values did not parse as numbers and were skipped")
+            noun = "value that did not parse as a number was" if outcome.invalid == 1 else "values that did not parse as numbers were"
+            app.console.warning(f"{outcome.address}: {outcome.invalid} {noun} skipped")
         if outcome.error:
             app.console.print(f"{outcome.address}: {outcome.status}: {outcome.error}", err=True)
     for record in result.syncs:
