@@ -1,4 +1,4 @@
-"""Paths and helpers shared by the tests of the bundled data and the event generator."""
+"""Paths and helpers shared by the tests of the bundled data, the example projects and the benchmarks."""
 
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from tests.data.conftest import REPOSITORY, raw_input, read_messages, run_script
+from .helpers import REPOSITORY, raw_input, read_messages, run_script
 
 SCRIPT = REPOSITORY / "scripts" / "convert_cdnow.py"
 CONVERTED = REPOSITORY / "specs" / "cdnow" / "data" / "cdnow_orders.jsonl.gz"

@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from tests.data.conftest import REPOSITORY, raw_input, read_messages, run_script
+from .helpers import REPOSITORY, raw_input, read_messages, run_script
 
 SCRIPT = REPOSITORY / "scripts" / "convert_shop.py"
 CONVERTED = REPOSITORY / "specs" / "shop" / "data" / "shop_events.jsonl.gz"

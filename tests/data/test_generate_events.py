@@ -8,7 +8,7 @@ from collections import Counter, defaultdict
 
 import pytest
 
-from tests.data.conftest import REPOSITORY, read_messages, run_script
+from .helpers import REPOSITORY, read_messages, run_script
 
 SCRIPT = REPOSITORY / "benchmarks" / "generate_events.py"
 EVENTS = 20_000

@@ -7,7 +7,7 @@ import json
 from datetime import datetime, timezone
 
 from reconciler.project import load_project
-from tests.data.conftest import REPOSITORY
+from .helpers import REPOSITORY
 
 SHOP = REPOSITORY / "specs" / "shop"
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.data.conftest import REPOSITORY, read_messages
+from .helpers import REPOSITORY, read_messages
 
 SHOP = REPOSITORY / "specs" / "shop"
 AS_OF = datetime(2024, 7, 1)

@@ -10,7 +10,7 @@ from pydantic import TypeAdapter
 from ruamel.yaml import YAML
 
 from reconciler.spec.models import CONDITION_KINDS, TRAIT_TYPES, Resource
-from tests.data.conftest import REPOSITORY, run_script
+from .helpers import REPOSITORY, run_script
 
 BENCHMARKS = REPOSITORY / "benchmarks"
 
