@@ -10,6 +10,7 @@ reconciler.errors; they never print.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -43,7 +44,7 @@ class Capabilities:
         return min(size, self.max_batch_size) if self.max_batch_size else size
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Change:
     """One change for one identifier value of one audience.
 
@@ -120,8 +121,9 @@ class DestinationAdapter:
         """Release connections."""
 
 
+@functools.lru_cache(maxsize=1024)
 def format_instant(value: datetime) -> str:
-    """ISO 8601 in UTC with a Z, to the millisecond."""
+    """ISO 8601 in UTC with a Z, to the millisecond; a naive time is taken as UTC."""
     if value.tzinfo is None:
         value = value.replace(tzinfo=timezone.utc)
     return value.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -53,9 +53,11 @@ class FileAdapter(DestinationAdapter):
         return f"file destination {self.name} ({self.folder})"
 
     def send(self, changes: Sequence[Change]) -> SendResult:
+        by_audience: dict[str, list[Change]] = {}
         for change in changes:
-            stream = self._stream(change.audience)
-            self._write_change(stream, change)
+            by_audience.setdefault(change.audience, []).append(change)
+        for audience, group in by_audience.items():
+            self._write_changes(self._stream(audience), group)
         return SendResult(acknowledged=[change.idempotency_key for change in changes])
 
     def commit(self) -> None:
@@ -78,8 +80,7 @@ class FileAdapter(DestinationAdapter):
             if self.format == "csv":
                 writer = csv.writer(stream, lineterminator="\n")
                 writer.writerow(SNAPSHOT_COLUMNS)
-                for member in members:
-                    writer.writerow((member.identifier_type, member.identifier_value, _instant(member.entered_at)))
+                writer.writerows((m.identifier_type, m.identifier_value, _instant(m.entered_at)) for m in members)
             else:
                 for member in members:
                     line = {
@@ -132,14 +133,15 @@ class FileAdapter(DestinationAdapter):
             raise TransientError(f"{self.describe()}: cannot write the changes file: {error.strerror or error}") from error
         return stream
 
-    def _write_change(self, stream: IO[str], change: Change) -> None:
+    def _write_changes(self, stream: IO[str], changes: Sequence[Change]) -> None:
         if self.format == "csv":
-            traits = json.dumps(change.traits, separators=(",", ":"), sort_keys=True)
-            row = (change.type, change.audience, change.identifier_type, change.identifier_value, traits,
-                   change.idempotency_key, format_instant(change.at))
-            csv.writer(stream, lineterminator="\n").writerow(row)
+            csv.writer(stream, lineterminator="\n").writerows(
+                (change.type, change.audience, change.identifier_type, change.identifier_value,
+                 json.dumps(change.traits, separators=(",", ":"), sort_keys=True), change.idempotency_key, format_instant(change.at))
+                for change in changes
+            )
         else:
-            stream.write(json.dumps(change.to_dict(), separators=(",", ":"), sort_keys=True) + "\n")
+            stream.writelines(json.dumps(change.to_dict(), separators=(",", ":"), sort_keys=True) + "\n" for change in changes)
 
 
 def write_atomically(path: Path, write: Any) -> None:

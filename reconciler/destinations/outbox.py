@@ -164,15 +164,18 @@ def held_count(connection: sa.Connection, pair: Pair) -> int:
     return int(connection.execute(query).scalar_one())
 
 
-def pending_batch(connection: sa.Connection, pair: Pair, after_seq: int, limit: int) -> list[dict[str, Any]]:
-    """The next pending changes after `after_seq`, oldest first."""
+BATCH_COLUMNS = ("seq", "change_type", "audience", "identifier_type", "identifier_value", "subject_id", "idempotency_key", "change_at")
+
+
+def pending_batch(connection: sa.Connection, pair: Pair, after_seq: int, limit: int) -> list[sa.Row[Any]]:
+    """The next pending changes after `after_seq`, oldest first, with the columns of BATCH_COLUMNS."""
     query = (
-        sa.select(outbox)
+        sa.select(*(outbox.c[name] for name in BATCH_COLUMNS))
         .where(pair_filter(outbox, pair.audience_id, pair.destination_id), outbox.c.status == "pending", outbox.c.seq > after_seq)
         .order_by(outbox.c.seq)
         .limit(limit)
     )
-    return [dict(row) for row in connection.execute(query).mappings()]
+    return connection.execute(query).all()
 
 
 def acknowledge(

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -218,12 +219,17 @@ def _queue(context: SyncContext, adapter: DestinationAdapter, work: PairWork, ta
 
 
 def _deliver(context: SyncContext, adapter: DestinationAdapter, work: PairWork, tally: Tally) -> bool:
-    """Send every pending change of the pair in batches; True when none is left pending."""
+    """Send every pending change of the pair in batches; True when none is left pending.
+
+    Acknowledgements are written every ACK_INTERVAL_S seconds or ACK_CHANGES
+    changes (for deferred_ack types: after `commit()`), and before an error
+    propagates, so a crash re-sends at most that much, under the same keys.
+    """
     pair = work.pair
     size = adapter.capabilities.batch_size(work.batch_size)
     deferred = adapter.capabilities.deferred_ack
-    after, first = 0, None
-    rejected: dict[str, str] = {}
+    done = _Acknowledgements(context, pair, tally)
+    after = 0
     while True:
         with context.transaction() as connection:
             rows = box.pending_batch(connection, pair, after, size)
@@ -231,19 +237,51 @@ def _deliver(context: SyncContext, adapter: DestinationAdapter, work: PairWork, 
         if not rows:
             break
         tally.sent += len(changes)
-        result = adapter.send(changes)
-        first = rows[0]["seq"] if first is None else first
-        after = rows[-1]["seq"]
-        if deferred:
-            rejected.update(result.rejected)
-            continue
-        _acknowledge(context, pair, result, rows[0]["seq"], after, tally)
-        first = None
-    if deferred and first is not None:
+        try:
+            result = adapter.send(changes)
+        except PersonasError:
+            if not deferred:
+                done.flush()
+            raise
+        done.add(rows[0].seq, rows[-1].seq, result)
+        after = rows[-1].seq
+        if not deferred and done.due():
+            done.flush()
+    if deferred and done.first is not None:
         adapter.commit()
-        _acknowledge(context, pair, SendResult(rejected=rejected), first, after, tally)
+    done.flush()
     with context.transaction() as connection:
         return box.pending_count(connection, pair) == 0
+
+
+ACK_INTERVAL_S = 1.0
+ACK_CHANGES = 20_000
+
+
+class _Acknowledgements:
+    """Delivered batches not yet written to the snapshot: a contiguous seq range plus rejections."""
+
+    def __init__(self, context: SyncContext, pair: box.Pair, tally: Tally) -> None:
+        self.context, self.pair, self.tally = context, pair, tally
+        self.first: int | None = None
+        self.last = 0
+        self.count = 0
+        self.rejected: dict[str, str] = {}
+        self.since = time.monotonic()
+
+    def add(self, first: int, last: int, result: SendResult) -> None:
+        self.first = first if self.first is None else self.first
+        self.last = last
+        self.count += last - first + 1
+        self.rejected.update(result.rejected)
+
+    def due(self) -> bool:
+        return self.count >= ACK_CHANGES or time.monotonic() - self.since >= ACK_INTERVAL_S
+
+    def flush(self) -> None:
+        if self.first is not None:
+            _acknowledge(self.context, self.pair, SendResult(rejected=self.rejected), self.first, self.last, self.tally)
+        self.first, self.count, self.rejected, self.since = None, 0, {}, time.monotonic()
 
 
 def _acknowledge(context: SyncContext, pair: box.Pair, result: SendResult, first: int, last: int, tally: Tally) -> None:
@@ -255,22 +293,19 @@ def _acknowledge(context: SyncContext, pair: box.Pair, result: SendResult, first
     tally.rejected += len(result.rejected)
 
 
-def _changes(connection: sa.Connection, work: PairWork, rows: list[dict[str, Any]]) -> list[Change]:
+def _changes(connection: sa.Connection, work: PairWork, rows: Sequence[Any]) -> list[Change]:
     traits = work.selection.traits if work.selection is not None else ()
-    staying = [row["subject_id"] for row in rows if row["change_type"] != "exited"]
-    payloads = trait_payloads(connection, traits, sorted(set(staying)))
-    return [
-        Change(
-            type=row["change_type"],
-            audience=row["audience"],
-            identifier_type=row["identifier_type"],
-            identifier_value=row["identifier_value"],
-            idempotency_key=row["idempotency_key"],
-            at=row["change_at"].replace(tzinfo=timezone.utc),
-            traits=payloads.get(row["subject_id"], {}) if row["change_type"] != "exited" else {},
+    staying = sorted({row.subject_id for row in rows if row.change_type != "exited"}) if traits else []
+    payloads = trait_payloads(connection, traits, staying)
+    instants: dict[datetime, datetime] = {}
+    changes = []
+    for row in rows:
+        at = instants.get(row.change_at) or instants.setdefault(row.change_at, row.change_at.replace(tzinfo=timezone.utc))
+        carried = payloads.get(row.subject_id, {}) if row.change_type != "exited" else {}
+        changes.append(
+            Change(row.change_type, row.audience, row.identifier_type, row.identifier_value, row.idempotency_key, at, carried)
         )
-        for row in rows
-    ]
+    return changes
 
 
 def _snapshot_members(context: SyncContext, pair: box.Pair) -> Iterator[SnapshotMember]:
@@ -281,8 +316,8 @@ def _snapshot_members(context: SyncContext, pair: box.Pair) -> Iterator[Snapshot
             .order_by(snapshots.c.identifier_value)
         )
         rows = connection.execute(query).all()
-    for row in rows:
-        yield SnapshotMember(row[0], row[1], row[2].replace(tzinfo=timezone.utc) if row[2] else None)
+    for kind, value, entered_at in rows:
+        yield SnapshotMember(kind, value, entered_at)
 
 
 def _retired(context: SyncContext, work: PairWork) -> bool:

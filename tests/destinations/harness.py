@@ -120,7 +120,12 @@ def start_receiver(log_path: Path | None = None) -> Receiver:
         def do_POST(self) -> None:  # noqa: N802 - http.server's naming
             body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
             receiver = holder["receiver"]
-            answer = receiver.next_answer(body)
+            try:
+                json.loads(body)
+            except ValueError:  # a sender killed halfway through its request
+                answer = (400, {}, "incomplete body")
+            else:
+                answer = receiver.next_answer(body)
             if answer == "drop":
                 self.close_connection = True
                 self.connection.shutdown(2)

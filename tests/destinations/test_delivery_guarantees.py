@@ -150,5 +150,5 @@ def test_two_concurrent_runs_send_each_change_under_one_key(workspace, receiver)
     assert len(deliveries) == 40
     assert sorted(by_change) == sorted(("entered", f"{s}@example.com") for s in subjects)
     assert all(len(keys) == 1 for keys in by_change.values())
-    sent_counts = sorted(int(out.split()[3]) for out, _ in outputs)
+    sent_counts = sorted(int(out.splitlines()[-1].split()[3]) for out, _ in outputs)
     assert sent_counts == [0, 40]
