@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 REPOSITORY = Path(__file__).resolve().parents[2]
-# The raw inputs are not part of the repository; CI keeps a copy of them beside the clone.
+# The raw inputs are not part of the repository, but CI keeps a copy of them beside the clone.
 RAW_DATA = REPOSITORY.parent / "shared" / "data"
 
 
