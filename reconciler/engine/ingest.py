@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
@@ -31,6 +31,9 @@ from reconciler.engine.ingest_duckdb import stage_file
 from reconciler.engine.messages import MalformedMessage, parse_message
 from reconciler.engine.warehouse import Warehouse
 from reconciler.errors import UsageError, WarehouseError
+
+if TYPE_CHECKING:
+    from reconciler.spec.settings import IdentityRules
 
 log = logging.getLogger(__name__)
 
@@ -90,10 +93,13 @@ def ingest_files(
     digest: Digest | None = None,
     progress: Callable[[int], None] | None = None,
     chunk_size: int = CHUNK_SIZE,
+    rules: IdentityRules | None = None,
 ) -> IngestSummary:
     """Load every file as one batch, then resolve identities of the new messages.
 
-    `digest` computes the keyed HMAC of a suppression text (the state store's
+    `rules` are the identity rules to resolve with: the applied ones, so that
+    an edited but unapplied `identity:` does not re-resolve everything
+    (default: personas.yaml's). `digest` computes the keyed HMAC of a suppression text (the state store's
     `secret_digest`). It is needed only when personas_suppressions has rows.
     `progress` is called with the number of file bytes read since the last call.
     """
@@ -106,8 +112,9 @@ def ingest_files(
     for path in paths:
         if not path.is_file():
             raise UsageError(f"no such file: {path}", hint="Pass JSON Lines files, plain or gzip-compressed.")
+    rules = rules or warehouse.settings.identity
     warehouse.ensure_schema()
-    extractor = IdentifierExtractor(warehouse.settings.identity)
+    extractor = IdentifierExtractor(rules)
     started = _utcnow()
 
     with warehouse.engine.begin() as connection:
@@ -134,7 +141,7 @@ def ingest_files(
     )
 
     if resolve_identities:
-        summary.resolution = resolve(warehouse, warehouse.settings.identity)
+        summary.resolution = resolve(warehouse, rules)
     return summary
 
 

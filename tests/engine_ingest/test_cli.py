@@ -164,3 +164,21 @@ def test_profile_show_of_an_unknown_identifier_says_so(folder):
         "Error: no profile has the identifier 'nobody@example.com'\n"
         "Check the value (it is matched after normalisation, so emails ignore case), or ingest its messages first.\n"
     )
+
+
+def test_ingest_resolves_with_the_applied_identity_rules(folder, tmp_path):
+    path = write_jsonl(tmp_path / "sample.jsonl", SAMPLE)
+    assert personas(folder, "apply", "--auto-approve").returncode == 0
+    personas(folder, "ingest", str(path))
+    settings = folder / "personas.yaml"
+    settings.write_text(settings.read_text() + 'identity:\n  blocked_values: ["", "a-1"]\n', encoding="utf-8")
+
+    unapplied = personas(folder, "ingest", str(path))
+    assert personas(folder, "apply", "--auto-approve").returncode == 0
+    applied = personas(folder, "ingest", str(path))
+
+    assert unapplied.stdout.splitlines()[-1].startswith("Identity resolution: 0 messages")
+    assert applied.stdout.splitlines()[-1] == (
+        "Identity resolution (full: the identity rules changed): 3 messages, 2 profiles created, 0 merges, "
+        "0 merges refused, 1 messages without a usable identifier."
+    )

@@ -29,19 +29,21 @@ def command(app: AppContext, files: tuple[Path, ...], no_resolve: bool) -> int:
     from reconciler.engine.warehouse import open_warehouse
 
     project = app.load_project()
-    digest = _StateDigest(project)
+    state = _State(project)
     total = sum(path.stat().st_size for path in files)
     try:
+        rules = state.applied_identity()
         with open_warehouse(project) as warehouse, _progress_bar(total) as bar:
             summary = ingest_files(
                 warehouse,
                 files,
                 resolve_identities=not no_resolve,
-                digest=digest,
+                digest=state.digest,
                 progress=bar.update if bar is not None else None,
+                rules=rules,
             )
     finally:
-        digest.close()
+        state.close()
     for line in summary_lines(summary):
         app.console.print(line)
     return 0
@@ -84,20 +86,33 @@ def _progress_bar(total: int):
     return click.progressbar(length=total, label="Ingesting", file=sys.stderr, show_eta=True)
 
 
-class _StateDigest:
-    """The state store's keyed HMAC, opened only if the warehouse has suppressed identifiers."""
+class _State:
+    """The state store, opened on first use: the applied identity rules and the keyed HMAC."""
 
     def __init__(self, project: Any) -> None:
         self.project = project
-        self.store: Any = None
+        self._store: Any = None
 
-    def __call__(self, text: str) -> str:
-        if self.store is None:
+    @property
+    def store(self) -> Any:
+        if self._store is None:
             from reconciler.state import open_store
 
-            self.store = open_store(self.project.resolve_url(self.project.settings.state))
+            self._store = open_store(self.project.resolve_url(self.project.settings.state))
+        return self._store
+
+    def applied_identity(self) -> Any:
+        """Return the applied identity rules, or None before the first apply."""
+        from reconciler.spec.settings import IdentityRules
+
+        record = self.store.read().identity
+        if record is None:
+            return None
+        return IdentityRules.model_validate(record.spec.get("spec", record.spec))
+
+    def digest(self, text: str) -> str:
         return self.store.secret_digest(text)
 
     def close(self) -> None:
-        if self.store is not None:
-            self.store.close()
+        if self._store is not None:
+            self._store.close()
