@@ -29,7 +29,7 @@ from reconciler.errors import PersonasError
 
 log = logging.getLogger(__name__)
 
-_GLOBAL_FLAGS = {"--debug", "--no-color", "--verbose"}
+_GLOBAL_FLAGS = {"--debug", "--no-color", "--verbose", "--version"}
 _GLOBAL_VALUE_OPTIONS = {"--project", "--log-format"}
 
 
