@@ -386,3 +386,42 @@ def test_forbidden_and_not_found_fail_the_sync(workspace, receiver, answer):
     receiver.script = [answer]
     record = record_of(workspace.sync(FAST), "vip", "crm")
     assert record.status == "failed" and f"HTTP {answer}" in record.error
+
+
+def test_destination_removed_from_the_audience_gets_exits(workspace, receiver):
+    make(workspace, receiver)
+    workspace.set_members("vip", workspace.users(30))
+    workspace.sync()
+    text = (workspace.root / "resources.yaml").read_text()
+    text = text.replace("  destinations:\n    - {destination: crm, identifier: user_id, traits: [], send_updates: false}\n", "")
+    (workspace.root / "resources.yaml").write_text(text)
+    workspace.apply()
+    record = record_of(workspace.sync(), "vip", "crm")
+    assert (record.exited, record.held_back, record.acknowledged) == (30, 0, 30)
+    assert workspace.sync() == []
+
+
+def test_replaced_audience_moves_its_state_and_resyncs_once(workspace, receiver):
+    from reconciler.state.records import AppliedChange, AuditEntry
+
+    make(workspace, receiver)
+    workspace.set_members("vip", workspace.users(3))
+    workspace.sync()
+    old_id = workspace.ids()["audience.vip"]
+    store = workspace.store()
+    try:
+        state = store.read()
+        record = state.resources["audience.vip"]
+        change = AppliedChange(action="replace", address="audience.vip", kind="Audience", name="vip", spec=record.spec,
+                               spec_hash=record.spec_hash)
+        store.apply(state.serial, state.lineage, [change], AuditEntry(plan={}))
+    finally:
+        store.close()
+    new_id = workspace.ids()["audience.vip"]
+    assert new_id != old_id
+    workspace.set_members("vip", workspace.users(3))
+
+    record = record_of(workspace.sync(), "vip", "crm")
+    assert (record.entered, record.exited, record.acknowledged) == (3, 0, 3)
+    assert workspace.query("SELECT DISTINCT audience_id FROM personas_sync_snapshots") == [(new_id,)]
+    assert record_of(workspace.sync(), "vip", "crm").sent == 0
