@@ -61,7 +61,7 @@ class Change:
     traits: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        """The change as it appears in webhook bodies and JSON Lines files."""
+        """Render the change as it appears in webhook bodies and JSON Lines files."""
         return {
             "type": self.type,
             "audience": self.audience,
@@ -74,7 +74,7 @@ class Change:
 
 @dataclass
 class SendResult:
-    """What a destination did with one batch: acknowledged keys and rejected keys with reasons."""
+    """Outcome of one batch: acknowledged keys, and rejected keys with reasons."""
 
     acknowledged: list[str] = field(default_factory=list)
     rejected: dict[str, str] = field(default_factory=dict)
@@ -113,8 +113,15 @@ class DestinationAdapter:
     def finish(self, audience: str, members: Iterable[SnapshotMember]) -> None:
         """Called with an audience's acknowledged membership after its sync."""
 
+    def rename(self, old: str, new: str, values: Sequence[str]) -> None:
+        """Move what the destination holds under audience name `old` to `new` (renamed audiences).
+
+        `values` are the identifier values personas sent under the old name.
+        Types that key nothing by audience name keep this no-op.
+        """
+
     def describe(self) -> str:
-        """A short label for messages and logs, free of credentials and URL paths."""
+        """Return a short label for messages and logs, free of credentials and URL paths."""
         raise NotImplementedError
 
     def close(self) -> None:
@@ -130,7 +137,7 @@ def format_instant(value: datetime) -> str:
 
 
 def batch_key(changes: Sequence[Change]) -> str:
-    """The key of a batch: a hash of its changes' keys, so a re-sent batch keeps its key."""
+    """Hash the changes' keys into the batch key, so a re-sent batch keeps its key."""
     digest = hashlib.sha256()
     for change in changes:
         digest.update(change.idempotency_key.encode())

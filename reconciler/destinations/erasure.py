@@ -53,7 +53,7 @@ class DestinationOutcome:
 
 @dataclass
 class ErasureReport:
-    """What an erasure did, free of the erased values."""
+    """Outcome of an erasure, free of the erased values."""
 
     profiles: int = 0
     identifiers: int = 0
@@ -100,7 +100,7 @@ def erase_profile(project: Any, store: Any, warehouse: Any, identifier: str, ide
 
 
 def find_person(connection: sa.Connection, profile_id: str) -> Person:
-    """The profile, every profile merged into it, and all their identifier values."""
+    """Collect the profile, every profile merged into it, and all their identifier values."""
     from reconciler.engine import layout
 
     profiles = {profile_id}

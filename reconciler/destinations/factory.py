@@ -11,7 +11,7 @@ from reconciler.spec.interpolation import interpolate
 
 
 def open_adapter(destination: Any, project: Any, *, run_id: str, retry: RetryPolicy) -> DestinationAdapter:
-    """The adapter for a Destination model; raises SpecError on an unset variable."""
+    """Create the adapter for a Destination model; raise SpecError on an unset variable."""
     spec = destination.spec
     name = destination.name
     where = f"destination.{name}"

@@ -94,6 +94,12 @@ class FileAdapter(DestinationAdapter):
         except OSError as error:
             raise TransientError(f"{self.describe()}: cannot write the snapshot file: {error.strerror or error}") from error
 
+    def rename(self, old: str, new: str, values: Sequence[str]) -> None:
+        """Move the snapshot file to the new name; changes files keep the name they were written under."""
+        old_path = self.snapshot_path(old)
+        if old_path.exists() and not self.snapshot_path(new).exists():
+            os.replace(old_path, self.snapshot_path(new))
+
     def close(self) -> None:
         for stream, temp in self._staged.values():
             stream.close()
@@ -179,7 +185,7 @@ def rewrite_without(path: Path, drop: set[str]) -> int:
 
 
 def _line_values(line: str, suffix: str) -> set[str]:
-    """The text fields of one file line: cells for CSV, every string in the object for JSON Lines."""
+    """Collect the text fields of one file line: cells for CSV, every string in the object for JSON Lines."""
     if suffix == ".csv":
         return {cell for row in csv.reader(io.StringIO(line)) for cell in row}
     values: set[str] = set()

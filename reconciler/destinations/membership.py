@@ -47,7 +47,7 @@ _VALUE_COLUMNS = ("value_text", "value_number", "value_boolean", "value_timestam
 
 @dataclass(frozen=True)
 class TraitRef:
-    """A trait by name, and by its stable id when the state knows it (renames keep the id)."""
+    """A trait by name, and by its stable id when the state has one (renames keep the id)."""
 
     name: str
     id: str | None
@@ -58,7 +58,7 @@ class TraitRef:
 
 @dataclass(frozen=True)
 class Selection:
-    """How one audience is sent to one destination."""
+    """Selection of the members and values one audience sends to one destination."""
 
     audience_id: str
     identifier_type: str
@@ -93,7 +93,7 @@ def consented_members(selection: Selection) -> sa.Subquery:
 
 
 def desired(selection: Selection, identifiers: sa.FromClause) -> sa.Subquery:
-    """The desired set: identifier_value, identifier_type, subject_id, traits_sig (one row per value)."""
+    """Build the desired set: identifier_value, identifier_type, subject_id, traits_sig (one row per value)."""
     members = consented_members(selection)
     ranked = _ranked_identifiers(selection, identifiers)
     limit = 1 if selection.identifier_values == "latest" else ALL_VALUES_LIMIT

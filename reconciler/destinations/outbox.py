@@ -168,7 +168,7 @@ BATCH_COLUMNS = ("seq", "change_type", "audience", "identifier_type", "identifie
 
 
 def pending_batch(connection: sa.Connection, pair: Pair, after_seq: int, limit: int) -> list[sa.Row[Any]]:
-    """The next pending changes after `after_seq`, oldest first, with the columns of BATCH_COLUMNS."""
+    """Fetch the next pending changes after `after_seq`, oldest first, with the columns of BATCH_COLUMNS."""
     query = (
         sa.select(*(outbox.c[name] for name in BATCH_COLUMNS))
         .where(pair_filter(outbox, pair.audience_id, pair.destination_id), outbox.c.status == "pending", outbox.c.seq > after_seq)
@@ -317,7 +317,7 @@ def _in_snapshot(pair: Pair, snap: Any, value: sa.ColumnElement[Any]) -> sa.Colu
 
 
 def _rejected_same(pair: Pair, desired: sa.Subquery, change_type: str) -> sa.ColumnElement[bool]:
-    """A rejection of the same change with the same content: not sent again until the content changes."""
+    """Match a rejection of the same change with the same content, which is not sent again until the content changes."""
     query = sa.select(rejected.c.identifier_value).where(
         pair_filter(rejected, pair.audience_id, pair.destination_id),
         rejected.c.identifier_value == desired.c.identifier_value,
@@ -329,6 +329,24 @@ def _rejected_same(pair: Pair, desired: sa.Subquery, change_type: str) -> sa.Col
 
 def _same_values_rejected(pair: Pair, values: Sequence[str]) -> sa.ColumnElement[bool]:
     return sa.and_(pair_filter(rejected, pair.audience_id, pair.destination_id), rejected.c.identifier_value.in_(list(values)))
+
+
+def snapshot_names(connection: sa.Connection, pair: Pair) -> list[str]:
+    """Audience names the pair's snapshot rows were sent under (more than one after a rename)."""
+    query = sa.select(snapshots.c.audience).where(pair_filter(snapshots, pair.audience_id, pair.destination_id)).distinct()
+    return sorted(connection.execute(query).scalars())
+
+
+def snapshot_values(connection: sa.Connection, pair: Pair, *, audience: str) -> list[str]:
+    query = sa.select(snapshots.c.identifier_value).where(
+        pair_filter(snapshots, pair.audience_id, pair.destination_id), snapshots.c.audience == audience
+    )
+    return list(connection.execute(query).scalars())
+
+
+def rename_snapshot(connection: sa.Connection, pair: Pair, old: str) -> None:
+    where = sa.and_(pair_filter(snapshots, pair.audience_id, pair.destination_id), snapshots.c.audience == old)
+    connection.execute(sa.update(snapshots).where(where).values(audience=pair.audience))
 
 
 def delete_pair(connection: sa.Connection, pair: Pair) -> None:
@@ -344,7 +362,7 @@ def rekey(connection: sa.Connection, column: str, old_id: str, new_id: str) -> N
 
 
 def pairs_present(connection: sa.Connection) -> Iterable[tuple[str, str]]:
-    """Every (audience id, destination id) with snapshot or outbox rows."""
+    """List every (audience id, destination id) with snapshot or outbox rows."""
     query = sa.union(
         sa.select(snapshots.c.audience_id, snapshots.c.destination_id).distinct(),
         sa.select(outbox.c.audience_id, outbox.c.destination_id).distinct(),

@@ -138,7 +138,7 @@ def _retirement(project: Any, state: Any, stones: dict[str, Any], audience_id: s
 
 
 def destination_model(project: Any, state: Any, stones: dict[str, Any], destination_id: str) -> Any | None:
-    """The Destination model of an id: the project's, else the applied spec, else the tombstone's."""
+    """Find the Destination model of an id: the project's, else the applied spec, else the tombstone's."""
     from reconciler.spec.models import Destination
 
     for record in state.resources.values():

@@ -66,10 +66,25 @@ class RedisAdapter(DestinationAdapter):
             raise TransientError(f"{self.describe()}: {type(error).__name__}") from error
         except redis.ResponseError as error:
             raise PermanentError(
-                f"{self.describe()}: Redis refused the batch: {error}",
+                f"{self.describe()}: Redis rejected the batch: {error}",
                 hint="A key under the prefix holds another type; change key_prefix or remove that key.",
             ) from error
         return SendResult(acknowledged=[change.idempotency_key for change in changes])
+
+    def rename(self, old: str, new: str, values: Sequence[str]) -> None:
+        import redis
+
+        pipeline = self.client.pipeline(transaction=True)
+        # SUNIONSTORE then DEL, not RENAME: RENAME fails when the old set is already gone.
+        pipeline.sunionstore(self.audience_key(new), [self.audience_key(old), self.audience_key(new)])
+        pipeline.delete(self.audience_key(old))
+        for value in values:
+            pipeline.srem(self.member_key(value), old)
+            pipeline.sadd(self.member_key(value), new)
+        try:
+            pipeline.execute()
+        except (redis.ConnectionError, redis.TimeoutError) as error:
+            raise TransientError(f"{self.describe()}: {type(error).__name__}") from error
 
     def close(self) -> None:
         self.client.close()

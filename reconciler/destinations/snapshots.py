@@ -12,8 +12,8 @@ exists only inside the transaction that applies it to the snapshot.
 `personas_sync_rejected`: changes a destination refused (HTTP 400/422), with
 the reason; the same change is not sent again until its content changes.
 
-No primary keys are declared: DuckDB checks them too eagerly when a key is
-deleted and inserted in one transaction; the engine keeps the keys unique.
+No primary keys are declared, because DuckDB checks them too eagerly when a
+key is deleted and inserted in one transaction. The engine keeps the keys unique.
 """
 
 from __future__ import annotations
@@ -93,7 +93,7 @@ def pair_filter(table: sa.Table, audience_id: str, destination_id: str) -> sa.Co
 
 
 def members_sent(engine: sa.Engine) -> dict[tuple[str, str], int]:
-    """Per (audience id, destination id), the members the destination holds from personas."""
+    """Count, per (audience id, destination id), the members the destination received from personas."""
     query = sa.select(
         snapshots.c.audience_id, snapshots.c.destination_id, sa.func.count(sa.distinct(snapshots.c.subject_id))
     ).group_by(snapshots.c.audience_id, snapshots.c.destination_id)

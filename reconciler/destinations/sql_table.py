@@ -70,6 +70,15 @@ class SqlTableAdapter(DestinationAdapter):
             ) from error
         return SendResult(acknowledged=[change.idempotency_key for change in changes])
 
+    def rename(self, old: str, new: str, values: Sequence[str]) -> None:
+        sa = self.sa
+        try:
+            self._create_table()
+            with self.engine.begin() as connection:
+                connection.execute(sa.update(self.table).where(self.table.c.audience == old).values(audience=new))
+        except sa.exc.OperationalError as error:
+            raise TransientError(f"{self.describe()}: {_first_line(error)}") from error
+
     def _create_table(self) -> None:
         if not self._ready:
             self.table.metadata.create_all(self.engine, checkfirst=True)

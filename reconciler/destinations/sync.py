@@ -149,7 +149,7 @@ def run_destinations(context: SyncContext, works: list[DestinationWork]) -> list
 
 
 def sync_destination(context: SyncContext, work: DestinationWork) -> list[Any]:
-    """All pairs of one destination, one after the other, through one adapter."""
+    """Sync all pairs of one destination, one after the other, through one adapter."""
     from reconciler.destinations.factory import open_adapter
 
     try:
@@ -163,12 +163,13 @@ def sync_destination(context: SyncContext, work: DestinationWork) -> list[Any]:
 
 
 def sync_pair(context: SyncContext, adapter: DestinationAdapter, work: PairWork) -> Any:
-    """One pair's pass: replay pending changes, queue new ones, deliver, record."""
+    """Run one pair's pass: replay pending changes, queue new ones, deliver, record."""
     tally = Tally(started_at=_now())
     pair = work.pair
     try:
         if work.selection is not None:
             _count_members(context, work.selection, tally)
+            _follow_rename(context, adapter, pair)
         if _deliver(context, adapter, work, tally):
             _queue(context, adapter, work, tally)
             _deliver(context, adapter, work, tally)
@@ -183,9 +184,27 @@ def sync_pair(context: SyncContext, adapter: DestinationAdapter, work: PairWork)
     except TransientError as error:
         tally.status, tally.error = "pending", f"{error.message}; the pending changes are sent again next run"
         log.warning("sync %s left changes pending: %s", pair.label, error.message)
+    except Exception as error:  # noqa: BLE001 - one broken destination must not stop the others
+        tally.status, tally.error = "failed", f"internal error: {type(error).__name__}: {error}"
+        log.exception("sync %s failed with an internal error", pair.label)
     _describe_hold(work, tally)
     log.info("sync %s +%d -%d ~%d sent %d acknowledged %d", pair.label, tally.entered, tally.exited, tally.updated, tally.sent, tally.acknowledged)
     return _record(context, pair, tally)
+
+
+def _follow_rename(context: SyncContext, adapter: DestinationAdapter, pair: box.Pair) -> None:
+    """After a rename, let the destination move what it holds under the old audience name."""
+    with context.transaction() as connection:
+        old_names = box.snapshot_names(connection, pair)
+    for old in old_names:
+        if old == pair.audience:
+            continue
+        with context.transaction() as connection:
+            values = box.snapshot_values(connection, pair, audience=old)
+        adapter.rename(old, pair.audience, values)
+        with context.transaction() as connection:
+            box.rename_snapshot(connection, pair, old)
+        log.info("sync %s: moved %d values from the old audience name %s", pair.label, len(values), old)
 
 
 def _count_members(context: SyncContext, selection: Selection, tally: Tally) -> None:
@@ -204,8 +223,7 @@ def _queue(context: SyncContext, adapter: DestinationAdapter, work: PairWork, ta
     removals = adapter.capabilities.supports_removals and (work.selection is None or work.mode != "add_only")
     with context.transaction() as connection:
         if work.selection is None:
-            tally.exited = box.queue_exits(connection, pair, None, status="candidate", only_values=work.only_values, **stamps)
-            box.apply_guard(connection, pair, None, approved=True)
+            tally.exited = box.queue_exits(connection, pair, None, status="pending", only_values=work.only_values, **stamps)
             return
         wanted = desired(work.selection, context.warehouse.identifiers())
         everything = work.mode == "mirror" or work.full_resync
@@ -321,7 +339,7 @@ def _snapshot_members(context: SyncContext, pair: box.Pair) -> Iterator[Snapshot
 
 
 def _retired(context: SyncContext, work: PairWork) -> bool:
-    """A retirement is complete when nothing is left in the snapshot or the outbox."""
+    """Tell whether a retirement is complete: nothing is left in the snapshot or the outbox."""
     if work.only_values is not None:
         return False
     with context.transaction() as connection:

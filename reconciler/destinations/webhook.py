@@ -13,7 +13,7 @@ Responses: 2xx acknowledges the batch. Timeouts, connection errors, 5xx,
 honouring Retry-After) and, past the retry budget, raise TransientError so
 the changes stay pending. 401, 403 and 404 raise PermanentError: the sync
 fails as a whole and marks nothing. 400 and 422 split the batch in halves
-until the rejected changes are isolated; those are returned as rejected with
+until the rejected changes are isolated. Those are returned as rejected with
 an excerpt of the response body. Any other status is permanent.
 
 Logs name the scheme and host only: webhook paths and queries often carry tokens.
@@ -101,7 +101,7 @@ class WebhookAdapter(DestinationAdapter):
         return result
 
     def _post_with_retries(self, changes: Sequence[Change]) -> tuple[int, str]:
-        """POST until a final answer; returns (status, body text) for 2xx, 400 and 422."""
+        """POST the batch, retrying transient failures; return (status, body text) for 2xx, 400 and 422."""
         deadline = time.monotonic() + self.retry.budget_s
         attempt = 0
         while True:
@@ -132,11 +132,11 @@ class WebhookAdapter(DestinationAdapter):
             return TransientError(f"HTTP {status}", retry_after=retry_after(response.headers.get("Retry-After")))
         hint = "Check the destination's URL and credentials, then run `personas run` again."
         if status in _PERMANENT_STATUSES:
-            raise PermanentError(f"{self.describe()} answered HTTP {status}; nothing was marked as sent", hint=hint)
-        raise PermanentError(f"{self.describe()} answered HTTP {status}, which personas does not retry", hint=hint)
+            raise PermanentError(f"{self.describe()} responded with HTTP {status}; nothing was marked as sent", hint=hint)
+        raise PermanentError(f"{self.describe()} responded with HTTP {status}, which personas does not retry", hint=hint)
 
     def request(self, changes: Sequence[Change]) -> tuple[bytes, dict[str, str]]:
-        """The body and headers of one batch; the signature covers the exact bytes sent."""
+        """Build the body and headers of one batch; the signature covers the exact bytes sent."""
         key = batch_key(changes)
         document = {
             "version": BODY_VERSION,

@@ -1,4 +1,4 @@
-"""`personas run` with the removal guard (F15), and `personas syncs list/show`, through the real CLI."""
+"""`personas run` with the removal guard, and `personas syncs list/show`, through the real CLI."""
 
 from __future__ import annotations
 
@@ -67,7 +67,7 @@ def empty_events(project: Path) -> None:
 
 
 def test_emptied_source_holds_removals_until_approved(tmp_path, receiver):
-    """F15 through `personas run`: exit 3 naming the approval command; the approval releases exactly that set."""
+    """An emptied event table holds back every exit: exit 3 naming the approval command, which releases exactly that set."""
     project = make_project(tmp_path, receiver, 500)
     invoke(project, "run")
     assert len(receiver.acknowledged_changes()) == 500

@@ -1,4 +1,4 @@
-"""At-least-once delivery with stable keys: killed sync processes (crash test) and concurrent runs (F8)."""
+"""At-least-once delivery with stable keys: killed sync processes and two runs started together."""
 
 from __future__ import annotations
 
@@ -131,7 +131,7 @@ def test_killed_sync_processes_lose_no_change_and_keep_keys(workspace, receiver)
 
 
 def test_two_concurrent_runs_send_each_change_under_one_key(workspace, receiver):
-    """F8: the run lock serialises them; every change is delivered once, under one key."""
+    """The run lock serialises the two runs, so every change is delivered once, under one key."""
     workspace.write_specs(SPECS.format(url=receiver.url, batch_size=7))
     workspace.apply()
     workspace.prepare()

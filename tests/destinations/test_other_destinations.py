@@ -42,7 +42,7 @@ def make(workspace, destination):
 
 
 def test_redis_exits_touch_only_what_personas_added(workspace, redis_url, redis_prefix):
-    """F14: a hand-added member stays; one exit; then nothing."""
+    """A member added by hand stays; one exit is sent, then nothing."""
     make(workspace, f"  type: redis\n  url: {redis_url}\n  key_prefix: '{redis_prefix}'")
     client = redis.Redis.from_url(redis_url, decode_responses=True)
     client.sadd(f"{redis_prefix}audience:vip", "u_manual")
@@ -185,3 +185,24 @@ def test_sync_over_a_postgresql_warehouse(tmp_path, postgres_url, receiver):
     assert (record.exited, record.acknowledged) == (3, 3)
     assert record_of(workspace.sync(), "vip", "out").sent == 0
     assert workspace.query("SELECT identifier_value FROM personas_sync_snapshots") == [("u_1",)]
+
+
+def test_renamed_audience_moves_its_redis_sets(workspace, redis_url, redis_prefix):
+    make(workspace, f"  type: redis\n  url: {redis_url}\n  key_prefix: '{redis_prefix}'")
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    client.sadd(f"{redis_prefix}audience:vip", "u_manual")
+    workspace.set_members("vip", workspace.users(2))
+    workspace.sync()
+    text = (workspace.root / "resources.yaml").read_text().replace("metadata: {name: vip}", "metadata: {name: top, previous_names: [vip]}")
+    (workspace.root / "resources.yaml").write_text(text)
+    workspace.apply()
+
+    record = record_of(workspace.sync(), "top", "out")
+    assert (record.entered, record.exited, record.sent) == (0, 0, 0)
+    assert not client.exists(f"{redis_prefix}audience:vip")
+    assert client.smembers(f"{redis_prefix}audience:top") == {"u_manual", "u_1", "u_2"}
+    assert client.smembers(f"{redis_prefix}member:u_1") == {"top"}
+    workspace.set_members("top", workspace.users(1))
+    record = record_of(workspace.sync(), "top", "out")
+    assert record.exited == 1
+    assert client.smembers(f"{redis_prefix}audience:top") == {"u_manual", "u_1"}

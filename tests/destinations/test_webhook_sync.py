@@ -172,7 +172,7 @@ def test_traits_travel_with_entries_and_updates_follow_changes(workspace, receiv
 
 
 def test_removal_guard_holds_an_emptied_audience_until_approved(workspace, receiver):
-    """F15: 500 members, then the audience computes to 0."""
+    """An audience of 500 members computes to 0: every exit is held until approved."""
     make(workspace, receiver)
     subjects = workspace.users(500)
     workspace.set_members("vip", subjects)
