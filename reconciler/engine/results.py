@@ -135,8 +135,12 @@ def write_members(
     """
     history = membership_history
     open_rows = sa.select(history.c.subject_id).where(history.c.audience_id == audience_id, history.c.exited_at.is_(None))
-    entering = sa.select(members.c.subject_id).where(members.c.subject_id.not_in(open_rows))
-    leaving = history.c.subject_id.not_in(sa.select(members.c.subject_id))
+    # NOT EXISTS rather than NOT IN: PostgreSQL plans it as an anti join at any size.
+    is_open = sa.exists().where(
+        history.c.audience_id == audience_id, history.c.exited_at.is_(None), history.c.subject_id == members.c.subject_id
+    )
+    entering = sa.select(members.c.subject_id).where(~is_open)
+    leaving = ~sa.exists().where(members.c.subject_id == history.c.subject_id)
     count = lambda query: int(connection.execute(sa.select(sa.func.count()).select_from(query.subquery())).scalar_one())  # noqa: E731
     size = count(sa.select(members.c.subject_id))
     entered = count(entering)
@@ -147,7 +151,7 @@ def write_members(
             ["audience_id", "subject_id", "entered_at", "entered_run"],
             sa.select(
                 sa.literal(audience_id, sa.Text), members.c.subject_id, sa.literal(as_of, Timestamp), sa.literal(run_id, sa.Text)
-            ).where(members.c.subject_id.not_in(open_rows)),
+            ).where(~is_open),
         )
     )
     connection.execute(

@@ -2,9 +2,11 @@
 
 `predicate(ctx, condition, entity, subject)` returns an expression that is
 true exactly for the subjects meeting the condition. Every kind tests
-membership in a subquery without NULLs (`subject IN (...)`), so the
-predicate is never NULL: `not` is then the exact complement within the
-candidates, and `all` / `any` are plain AND / OR.
+membership in a subquery without NULLs, so the predicate is never NULL:
+`not` is then the exact complement within the candidates, and `all` / `any`
+are plain AND / OR. Membership is written `EXISTS (... WHERE id = subject)`
+rather than `subject IN (...)`: PostgreSQL plans `NOT EXISTS` as an anti
+join, but `NOT IN` over a subquery larger than work_mem as a nested loop.
 """
 
 from __future__ import annotations
@@ -22,6 +24,12 @@ from reconciler.spec import models as m
 from reconciler.spec.models import trait_value_type
 
 
+def member_of(subject: ColumnElement, query: sa.Select) -> ColumnElement:
+    """Test whether `subject` is among the values of the first column of `query` (which holds no NULL)."""
+    rows = query.subquery()
+    return sa.exists().where(list(rows.c)[0] == subject)
+
+
 def predicate(ctx: Context, condition: Any, entity: str, subject: ColumnElement) -> ColumnElement:
     """Return a test that is true for the subjects (profiles or accounts, by `entity`) meeting `condition`."""
     if isinstance(condition, m.AllCondition):
@@ -36,7 +44,7 @@ def predicate(ctx: Context, condition: Any, entity: str, subject: ColumnElement)
         return _trait(ctx, condition, subject)
     if isinstance(condition, m.AudienceCondition):
         members = ctx.audience_relation(condition.audience)
-        return subject.in_(sa.select(members.c.subject_id))
+        return member_of(subject, sa.select(members.c.subject_id))
     if isinstance(condition, m.SequenceCondition):
         return _sequence(ctx, condition, entity, subject)
     if isinstance(condition, (m.AnyUserCondition, m.AllUsersCondition, m.NoUserCondition)):
@@ -69,22 +77,22 @@ def _event(ctx: Context, condition: m.EventCondition, entity: str, subject: Colu
     clauses.append(ctx.in_window(events.c.timestamp, condition.window))
     matching = sa.select(column).where(*clauses)
     if condition.count is None:
-        return subject.in_(matching)
+        return member_of(subject, matching)
     grouped = matching.group_by(column)
     if _count_holds(condition.count, 0):
         # Subjects without matching events have a count of 0, which passes: exclude only those failing.
         failing = grouped.having(sa.not_(_count_holds(condition.count, sa.func.count())))
-        return sa.not_(subject.in_(failing))
-    return subject.in_(grouped.having(_count_holds(condition.count, sa.func.count())))
+        return sa.not_(member_of(subject, failing))
+    return member_of(subject, grouped.having(_count_holds(condition.count, sa.func.count())))
 
 
 def _trait(ctx: Context, condition: m.TraitCondition, subject: ColumnElement) -> ColumnElement:
     values = ctx.trait_relation(condition.trait)
     if condition.operator == "missing":
-        return sa.not_(subject.in_(sa.select(values.c.subject_id).where(values.c.value.isnot(None))))
+        return sa.not_(member_of(subject, sa.select(values.c.subject_id).where(values.c.value.isnot(None))))
     value_type = trait_value_type(ctx.trait(condition.trait).spec)
     test = value_predicate(values.c.value, value_type, condition, ctx.as_of)
-    return subject.in_(sa.select(values.c.subject_id).where(test))
+    return member_of(subject, sa.select(values.c.subject_id).where(test))
 
 
 def _step_rows(ctx: Context, step: m.SequenceStep, entity: str, window: m.Window | None) -> sa.Select:
@@ -131,19 +139,19 @@ def _sequence(ctx: Context, condition: m.SequenceCondition, entity: str, subject
             tests.append(marked.c.ts <= AddSeconds(marked.c.previous_ts, step.within.seconds))
         reached = sa.select(marked.c.subject_id, marked.c.ts, marked.c.message_id).where(*tests)
     final = reached.subquery()
-    return subject.in_(sa.select(final.c.subject_id))
+    return member_of(subject, sa.select(final.c.subject_id))
 
 
 def _users(ctx: Context, condition: Any, subject: ColumnElement) -> ColumnElement:
     """any_user / all_users / no_user: account conditions over the account's users."""
     pairs = ctx.account_users().subquery()
     users = ctx.candidates("user")
-    known = sa.select(pairs.c.account_id).where(pairs.c.profile_id.in_(users))
+    known = sa.select(pairs.c.account_id).where(member_of(pairs.c.profile_id, users))
     if isinstance(condition, m.AllUsersCondition):
         failing = known.where(sa.not_(predicate(ctx, condition.all_users, "user", pairs.c.profile_id)))
-        return sa.and_(subject.in_(known), sa.not_(subject.in_(failing)))
+        return sa.and_(member_of(subject, known), sa.not_(member_of(subject, failing)))
     inner = condition.any_user if isinstance(condition, m.AnyUserCondition) else condition.no_user
     meeting = known.where(predicate(ctx, inner, "user", pairs.c.profile_id))
     if isinstance(condition, m.AnyUserCondition):
-        return subject.in_(meeting)
-    return sa.not_(subject.in_(meeting))
+        return member_of(subject, meeting)
+    return sa.not_(member_of(subject, meeting))
