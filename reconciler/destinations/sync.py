@@ -361,10 +361,10 @@ def _describe_hold(work: PairWork, tally: Tally) -> None:
 
 
 def needs_attention(records: Sequence[Any]) -> list[str]:
-    """Messages for records that make a run exit 3: held-back removals and failed syncs."""
+    """Messages for records that make a run exit 3: held-back removals, failed syncs, changes left pending."""
     messages = []
     for record in records:
-        if record.held_back or record.status == "failed":
+        if record.held_back or record.status in ("failed", "pending"):
             messages.append(f"{record.audience}:{record.destination}: {record.error}")
     return messages
 

@@ -117,3 +117,24 @@ def test_syncs_match_rate_counts_members_sent(tmp_path, receiver):
     invoke(project, "run")
     listed = json.loads(invoke(project, "syncs", "list", "--format", "json").output)
     assert (listed[0]["members"], listed[0]["members_sent"], listed[0]["match_rate"]) == (4, 4, 1.0)
+
+
+def test_two_personas_runs_at_once_send_each_change_under_one_key(tmp_path, receiver):
+    """The run lock makes the second `personas run` wait; the destination gets each change once."""
+    import os
+    import subprocess
+    import sys
+    from collections import defaultdict
+
+    project = make_project(tmp_path, receiver, 40)
+    command = [str(Path(sys.executable).parent / "personas"), "--project", str(project), "run", "--lock-timeout", "120s"]
+    runs = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=dict(os.environ)) for _ in range(2)]
+    outputs = [run.communicate(timeout=180) for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], [err.decode() for _, err in outputs]
+
+    keys = defaultdict(set)
+    for change in receiver.acknowledged_changes():
+        keys[(change["type"], change["identifier"]["value"])].add(change["idempotency_key"])
+    assert len(receiver.acknowledged_changes()) == 40
+    assert sorted(keys) == [("entered", f"u_{n:03d}") for n in range(1, 41)]
+    assert all(len(found) == 1 for found in keys.values())
