@@ -41,7 +41,7 @@ SAMPLE = [
 ]
 
 
-def test_ingest_prints_the_counts_and_the_identity_summary(tmp_path, warehouse_url):
+def test_ingest_prints_counts_and_resolution(tmp_path, warehouse_url):
     folder = make_project_folder(tmp_path / "project", warehouse_url)
     path = write_jsonl(tmp_path / "sample.jsonl", SAMPLE)
 
@@ -69,7 +69,7 @@ def test_ingest_prints_the_counts_and_the_identity_summary(tmp_path, warehouse_u
     )
 
 
-def test_ingest_of_a_missing_file_is_a_usage_error(folder):
+def test_ingest_missing_file_fails(folder):
     result = personas(folder, "ingest", str(folder / "missing.jsonl"))
 
     assert result.returncode == 1
@@ -78,14 +78,16 @@ def test_ingest_of_a_missing_file_is_a_usage_error(folder):
     assert "Traceback" not in result.stderr
 
 
-def test_two_processes_ingesting_the_same_file_at_once_store_each_message_once(tmp_path, postgres_url):
+def test_ingest_concurrent_processes_store_once(tmp_path, postgres_url):
     folder = make_project_folder(tmp_path / "project", postgres_url)
     messages = [message("track", f"m{n:05d}", userId=f"u{n % 50}", event="E") for n in range(2000)]
     path = write_jsonl(tmp_path / "same.jsonl", messages)
     personas(folder, "ingest", str(write_jsonl(tmp_path / "setup.jsonl", messages[:1])))  # creates the tables
 
     runs = [
-        subprocess.Popen([PERSONAS, "--project", str(folder), "ingest", str(path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [PERSONAS, "--project", str(folder), "ingest", str(path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
         for _ in range(2)
     ]
     outputs = [run.communicate(timeout=300) for run in runs]
@@ -109,7 +111,7 @@ def test_two_processes_ingesting_the_same_file_at_once_store_each_message_once(t
     assert (profiles, unresolved) == (50, 0)
 
 
-def test_profile_show_finds_a_profile_by_any_identifier(folder, tmp_path):
+def test_profile_show_finds_by_any_identifier(folder, tmp_path):
     personas(folder, "ingest", str(write_jsonl(tmp_path / "sample.jsonl", SAMPLE)))
 
     by_user = personas(folder, "profile", "show", "u_1")
@@ -142,7 +144,7 @@ def test_profile_show_finds_a_profile_by_any_identifier(folder, tmp_path):
     assert [item["type"] for item in details["identifiers"]] == ["anonymous_id", "email", "user_id"]
 
 
-def test_profile_show_asks_for_the_type_of_an_ambiguous_value(folder, tmp_path):
+def test_profile_show_ambiguous_value_asks_type(folder, tmp_path):
     messages = [message("identify", "m1", userId="same"), message("identify", "m2", userId="other", anonymousId="same")]
     personas(folder, "ingest", str(write_jsonl(tmp_path / "a.jsonl", messages)))
 
@@ -156,7 +158,7 @@ def test_profile_show_asks_for_the_type_of_an_ambiguous_value(folder, tmp_path):
     assert chosen.returncode == 0, chosen.stderr
 
 
-def test_profile_show_of_an_unknown_identifier_says_so(folder):
+def test_profile_show_unknown_identifier_fails(folder):
     result = personas(folder, "profile", "show", "nobody@example.com")
 
     assert result.returncode == 1
@@ -166,7 +168,7 @@ def test_profile_show_of_an_unknown_identifier_says_so(folder):
     )
 
 
-def test_ingest_resolves_with_the_applied_identity_rules(folder, tmp_path):
+def test_ingest_resolves_with_applied_rules(folder, tmp_path):
     path = write_jsonl(tmp_path / "sample.jsonl", SAMPLE)
     assert personas(folder, "apply", "--auto-approve").returncode == 0
     personas(folder, "ingest", str(path))

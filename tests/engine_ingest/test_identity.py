@@ -55,7 +55,7 @@ def test_junk_identifiers_link_nobody(project, tmp_path):
     assert (linked["t1"], linked["t2"], linked["t3"]) == (None, None, None)
 
 
-def test_emails_differing_in_case_and_spaces_make_one_profile(project, tmp_path):
+def test_email_case_and_spaces_one_profile(project, tmp_path):
     path = write_jsonl(
         tmp_path / "emails.jsonl",
         [
@@ -71,7 +71,7 @@ def test_emails_differing_in_case_and_spaces_make_one_profile(project, tmp_path)
     assert set(event_profiles(project).values()) == {profile_of_users(project)["u_1001"]}
 
 
-def test_anonymous_activity_joins_the_profile_once_the_user_identifies(project, tmp_path):
+def test_anonymous_history_joins_identified_profile(project, tmp_path):
     anonymous = write_jsonl(
         tmp_path / "anonymous.jsonl",
         [
@@ -91,7 +91,7 @@ def test_anonymous_activity_joins_the_profile_once_the_user_identifies(project, 
     assert [str(row[0]) for row in first_seen] == ["2024-01-01 10:00:00"]
 
 
-def test_two_devices_merge_into_the_older_profile(project, tmp_path):
+def test_devices_merge_into_older_profile(project, tmp_path):
     path = write_jsonl(
         tmp_path / "devices.jsonl",
         [
@@ -123,7 +123,7 @@ def test_two_devices_merge_into_the_older_profile(project, tmp_path):
     ]
 
 
-def test_a_merge_over_the_limit_drops_the_lowest_priority_identifier_and_is_recorded(project, tmp_path):
+def test_limit_drops_lowest_priority_identifier(project, tmp_path):
     path = write_jsonl(
         tmp_path / "shared.jsonl",
         [
@@ -157,7 +157,7 @@ def test_a_merge_over_the_limit_drops_the_lowest_priority_identifier_and_is_reco
     assert event_profiles(project)["m2"] == users["u_2"]
 
 
-def test_blocked_values_and_patterns_from_the_rules_link_nobody(make_project, tmp_path):
+def test_blocked_values_and_patterns_link_nobody(make_project, tmp_path):
     project = make_project(identity={"blocked_values": ["shared"], "blocked_patterns": ["^test-"]})
     path = write_jsonl(
         tmp_path / "blocked.jsonl",
@@ -204,7 +204,7 @@ HISTORY = [
 ]
 
 
-def test_order_of_files_and_lines_within_one_ingest_does_not_matter(project, tmp_path):
+def test_resolution_ignores_file_and_line_order(project, tmp_path):
     first = write_jsonl(tmp_path / "first.jsonl", HISTORY[:4])
     second = write_jsonl(tmp_path / "second.jsonl", HISTORY[4:])
     ingest(project, first, second)
@@ -222,7 +222,7 @@ def test_order_of_files_and_lines_within_one_ingest_does_not_matter(project, tmp
     assert len({profile for _, _, profile in identifiers}) == 3
 
 
-def test_profile_ids_are_stable_across_runs_reingests_and_rebuilds(project, tmp_path):
+def test_profile_ids_stable_across_rebuilds(project, tmp_path):
     path = write_jsonl(tmp_path / "history.jsonl", HISTORY)
     ingest(project, path)
     expected = snapshot(project)
@@ -239,7 +239,7 @@ def test_profile_ids_are_stable_across_runs_reingests_and_rebuilds(project, tmp_
     assert snapshot(project) == expected
 
 
-def test_changed_identity_rules_resolve_everything_again(make_project, tmp_path):
+def test_changed_rules_resolve_from_scratch(make_project, tmp_path):
     path = write_jsonl(
         tmp_path / "a.jsonl",
         [
@@ -260,7 +260,7 @@ def test_changed_identity_rules_resolve_everything_again(make_project, tmp_path)
     assert event_profiles(changed)["t1"] is None
 
 
-def test_later_batches_resolve_incrementally_against_earlier_profiles(project, tmp_path):
+def test_later_batch_resolves_incrementally(project, tmp_path):
     ingest(project, write_jsonl(tmp_path / "one.jsonl", [message("identify", "m1", userId="u_1", anonymousId="a-1")]))
 
     summary = ingest(
@@ -274,7 +274,7 @@ def test_later_batches_resolve_incrementally_against_earlier_profiles(project, t
     assert str(last_seen[0][0]) == "2024-02-01 00:00:00"
 
 
-def test_group_calls_link_accounts_to_the_current_profile(project, tmp_path):
+def test_group_calls_link_current_profile(project, tmp_path):
     earlier = write_jsonl(
         tmp_path / "groups.jsonl",
         [

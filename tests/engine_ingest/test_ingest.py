@@ -22,7 +22,7 @@ def stored_ids(project) -> list[str]:
     return [row[0] for row in query(project, lambda wh: sa.select(layout.events.c.message_id).order_by("message_id"))]
 
 
-def test_batch_stores_new_messages_once_and_skips_stored_ones(project, tmp_path):
+def test_batch_stores_new_messages_once(project, tmp_path):
     first = write_jsonl(tmp_path / "first.jsonl", [message("track", "m_old", userId="u_1", event="Signed Up")])
     ingest(project, first)
     batch = write_jsonl(
@@ -41,7 +41,7 @@ def test_batch_stores_new_messages_once_and_skips_stored_ones(project, tmp_path)
     assert stored_ids(project) == ["m_new_1", "m_new_2", "m_old"]
 
 
-def test_ingesting_the_same_file_again_stores_nothing_new(project, tmp_path):
+def test_same_file_again_stores_nothing(project, tmp_path):
     path = write_jsonl(tmp_path / "a.jsonl", [message("identify", f"m{n}", userId=f"u{n}") for n in range(5)])
     ingest(project, path)
 
@@ -52,7 +52,7 @@ def test_ingesting_the_same_file_again_stores_nothing_new(project, tmp_path):
     assert len(stored_ids(project)) == 5
 
 
-def test_a_message_id_repeated_in_one_batch_keeps_the_same_copy_whatever_the_order(make_project, tmp_path):
+def test_repeated_message_id_keeps_same_copy(make_project, tmp_path):
     copies = [
         message("track", "dup", userId="u_1", event="A"),
         message("track", "dup", userId="u_1", event="B"),
@@ -90,7 +90,7 @@ MALFORMED = [
 ]
 
 
-def test_malformed_lines_are_quarantined_with_their_reason_and_raw_line(project, tmp_path):
+def test_malformed_lines_quarantined_with_reason(project, tmp_path):
     lines = [line for line, _ in MALFORMED] + [message("track", "good", userId="u", event="E"), "   "]
     path = write_jsonl(tmp_path / "mixed.jsonl", lines)
 
@@ -110,7 +110,7 @@ def test_malformed_lines_are_quarantined_with_their_reason_and_raw_line(project,
     assert stored_ids(project) == ["good"]
 
 
-def test_unusual_but_valid_messages_are_stored(project, tmp_path):
+def test_unusual_valid_messages_stored(project, tmp_path):
     path = write_jsonl(
         tmp_path / "unusual.jsonl",
         [
@@ -140,7 +140,7 @@ def test_unusual_but_valid_messages_are_stored(project, tmp_path):
     assert rows["page"][1:] == ("Page Viewed", datetime(2024, 1, 1), {"path": "/pricing", "name": "Pricing"})
 
 
-def test_times_are_stored_in_utc_and_corrected_for_clock_skew(project, tmp_path):
+def test_times_utc_and_skew_corrected(project, tmp_path):
     path = write_jsonl(
         tmp_path / "times.jsonl",
         [
@@ -170,7 +170,7 @@ def test_times_are_stored_in_utc_and_corrected_for_clock_skew(project, tmp_path)
     assert rows["received_only"] == (datetime(2024, 3, 1, 10, 0), datetime(2024, 3, 1, 10, 0))
 
 
-def test_gzip_files_are_detected_by_their_content(project, tmp_path):
+def test_gzip_detected_by_content(project, tmp_path):
     messages = [message("identify", f"g{n}", userId=f"u{n}") for n in range(3)]
     plain = write_jsonl(tmp_path / "plain.jsonl.gz", messages[:1])  # a misleading name, plain text inside
     packed = write_jsonl(tmp_path / "packed.jsonl", messages[1:], compress=True)
@@ -180,7 +180,7 @@ def test_gzip_files_are_detected_by_their_content(project, tmp_path):
     assert (summary.read, summary.stored, summary.quarantined) == (3, 3, 0)
 
 
-def test_messages_carrying_a_suppressed_identifier_are_dropped(project, tmp_path):
+def test_suppressed_identifier_drops_message(project, tmp_path):
     key = b"test key"
 
     def digest(text: str) -> str:
@@ -208,7 +208,7 @@ def test_messages_carrying_a_suppressed_identifier_are_dropped(project, tmp_path
     assert stored_ids(project) == ["kept"]
 
 
-def test_batches_are_recorded_with_their_counts(project, tmp_path):
+def test_batch_recorded_with_counts(project, tmp_path):
     path = write_jsonl(tmp_path / "a.jsonl", [message("identify", "m1", userId="u"), "oops"])
 
     ingest(project, path)
@@ -223,7 +223,7 @@ def test_batches_are_recorded_with_their_counts(project, tmp_path):
     assert rows == [(1, 2, 1, 1, [str(path)])]
 
 
-def test_large_files_load_in_chunks_with_exact_line_numbers(project, tmp_path, monkeypatch):
+def test_chunked_load_keeps_line_numbers(project, tmp_path, monkeypatch):
     from reconciler.engine import ingest_duckdb
 
     monkeypatch.setattr(ingest_duckdb, "BLOCK_SIZE", 997)  # blocks end mid-line
@@ -240,7 +240,7 @@ def test_large_files_load_in_chunks_with_exact_line_numbers(project, tmp_path, m
     assert query(project, lambda wh: sa.select(layout.quarantine.c.line_number)) == [(601,)]
 
 
-def test_a_truncated_gzip_file_stores_nothing_and_says_why(project, tmp_path):
+def test_truncated_gzip_stores_nothing(project, tmp_path):
     good = write_jsonl(tmp_path / "good.jsonl", [message("identify", "m1", userId="u_1")])
     packed = write_jsonl(tmp_path / "cut.jsonl.gz", [message("identify", f"c{n}", userId="u") for n in range(50)], compress=True)
     packed.write_bytes(packed.read_bytes()[:-30])

@@ -56,7 +56,7 @@ def events_by_id(warehouse) -> dict[str, dict]:
         return {row.message_id: row._asdict() for row in connection.execute(sa.select(events))}
 
 
-def test_segment_tables_map_into_the_events_relation(segment_project):
+def test_segment_tables_map_to_events(segment_project):
     with open_warehouse(segment_project) as warehouse:
         events = events_by_id(warehouse)
 
@@ -73,7 +73,7 @@ def test_segment_tables_map_into_the_events_relation(segment_project):
     assert str(events["i1"]["timestamp"]) == "2024-01-01 10:00:00"
 
 
-def test_identity_resolution_reads_source_tables_by_load_time(segment_project):
+def test_resolution_reads_sources_by_load_time(segment_project):
     with open_warehouse(segment_project) as warehouse:
         summary = resolve(warehouse, segment_project.settings.identity)
         again = resolve(warehouse, segment_project.settings.identity)
@@ -87,14 +87,14 @@ def test_identity_resolution_reads_source_tables_by_load_time(segment_project):
     assert accounts == [("acme", events["i1"]["profile_id"])]
 
 
-def test_ingest_refuses_a_project_that_reads_sources(segment_project, tmp_path):
+def test_ingest_rejects_sources_project(segment_project, tmp_path):
     path = write_jsonl(tmp_path / "a.jsonl", [{"type": "identify", "messageId": "m", "userId": "u", "timestamp": "2024-01-01"}])
 
     with pytest.raises(UsageError, match="reads events from `sources:` tables"):
         ingest(segment_project, path)
 
 
-def test_a_source_schema_without_event_tables_is_a_clear_error(make_project):
+def test_sources_without_event_tables_fail(make_project):
     project = make_project(sources={"format": "rudderstack", "schema": "nothing_here"})
 
     with open_warehouse(project) as warehouse, pytest.raises(WarehouseError) as raised:

@@ -39,7 +39,7 @@ def hold(path: Path, seconds: float) -> subprocess.Popen:
     return holder
 
 
-def test_duckdb_settings_come_from_the_runtime_block(tmp_path):
+def test_duckdb_settings_from_runtime(tmp_path):
     project = duckdb_project(tmp_path, runtime={"duckdb": {"memory_limit": "512MB", "threads": 1, "temp_directory": "spill"}})
 
     with open_warehouse(project) as warehouse, warehouse.engine.connect() as connection:
@@ -53,7 +53,7 @@ def test_duckdb_settings_come_from_the_runtime_block(tmp_path):
     assert (tmp_path / "data" / "warehouse.duckdb").exists()
 
 
-def test_a_busy_duckdb_file_fails_after_the_timeout_naming_the_holder(tmp_path):
+def test_busy_duckdb_file_names_holder(tmp_path):
     project = duckdb_project(tmp_path, runtime={"warehouse_busy_timeout": "1s"})
     holder = hold(tmp_path / "data" / "warehouse.duckdb", 30)
     try:
@@ -71,7 +71,7 @@ def test_a_busy_duckdb_file_fails_after_the_timeout_naming_the_holder(tmp_path):
     assert 1 <= waited < 10
 
 
-def test_a_busy_duckdb_file_opens_once_the_holder_exits(tmp_path):
+def test_busy_duckdb_file_opens_after_holder_exits(tmp_path):
     project = duckdb_project(tmp_path, runtime={"warehouse_busy_timeout": "30s"})
     holder = hold(tmp_path / "data" / "warehouse.duckdb", 1)
     try:
@@ -82,7 +82,7 @@ def test_a_busy_duckdb_file_opens_once_the_holder_exits(tmp_path):
         holder.wait()
 
 
-def test_the_duckdb_file_is_released_when_the_block_ends(tmp_path):
+def test_duckdb_file_released_after_block(tmp_path):
     project = duckdb_project(tmp_path)
     with open_warehouse(project) as warehouse:
         warehouse.ensure_schema()
@@ -92,7 +92,7 @@ def test_the_duckdb_file_is_released_when_the_block_ends(tmp_path):
     assert holder.returncode == 0
 
 
-def test_ensure_schema_creates_every_table_once(project):
+def test_ensure_schema_creates_tables_once(project):
     with open_warehouse(project) as warehouse:
         warehouse.ensure_schema()
     with open_warehouse(project) as warehouse:
@@ -103,7 +103,7 @@ def test_ensure_schema_creates_every_table_once(project):
     assert {table.name for table in layout.metadata.sorted_tables} <= names
 
 
-def test_relations_have_the_documented_columns(project):
+def test_relations_have_documented_columns(project):
     with open_warehouse(project) as warehouse:
         warehouse.ensure_schema()
         columns = {
@@ -121,7 +121,7 @@ def test_relations_have_the_documented_columns(project):
     }
 
 
-def test_an_unreachable_postgresql_warehouse_is_a_clear_error(tmp_path):
+def test_unreachable_postgresql_fails_clearly(tmp_path):
     project = duckdb_project(tmp_path, warehouse="postgresql+psycopg://nobody:secret@127.0.0.1:1/none")
 
     with pytest.raises(WarehouseError) as raised:
@@ -132,7 +132,7 @@ def test_an_unreachable_postgresql_warehouse_is_a_clear_error(tmp_path):
     assert "secret" not in raised.value.message
 
 
-def test_the_warehouse_url_may_come_from_the_environment(tmp_path, monkeypatch):
+def test_warehouse_url_from_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("TEST_WAREHOUSE_FILE", str(tmp_path / "from_env.duckdb"))
     project = duckdb_project(tmp_path, warehouse="duckdb:///${TEST_WAREHOUSE_FILE}")
 
