@@ -3,7 +3,8 @@
     from reconciler.state import open_store
     store = open_store("sqlite:////abs/path/.personas/state.db")
 
-Importing this package is cheap: SQLAlchemy loads only when a store opens.
+Importing this package is cheap: SQLAlchemy loads only when a store opens, and
+`open_reader` on a SQLite file never loads it.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from reconciler.state.records import (
 )
 
 if TYPE_CHECKING:
+    from reconciler.state.sqlite_read import SqliteReader
     from reconciler.state.store import StateStore
 
 __all__ = [
@@ -42,6 +44,7 @@ __all__ = [
     "SyncRecord",
     "Tombstone",
     "VersionRecord",
+    "open_reader",
     "open_store",
 ]
 
@@ -51,6 +54,18 @@ def open_store(url: str) -> StateStore:
     from reconciler.state.store import StateStore
 
     return StateStore(url)
+
+
+def open_reader(url: str) -> StateStore | SqliteReader:
+    """Open the store at an already resolved URL for reading only: exists, check_schema, read, secret_digest, syncs.
+
+    A plain SQLite file URL is read through the standard library's sqlite3,
+    read-only, which saves loading SQLAlchemy; any other URL opens a StateStore.
+    """
+    from reconciler.state.sqlite_read import SqliteReader, sqlite_file
+
+    path = sqlite_file(url)
+    return SqliteReader(path) if path is not None else open_store(url)
 
 
 def __getattr__(name: str):

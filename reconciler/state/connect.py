@@ -14,9 +14,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from reconciler.errors import StateError
-
-# How long SQLite waits for another process's write transaction, in seconds.
-SQLITE_BUSY_TIMEOUT = 30.0
+from reconciler.state.sqlite_read import SQLITE_BUSY_TIMEOUT
 
 
 def display_url(url: sa.URL) -> str:

@@ -15,49 +15,20 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from reconciler.errors import StateSchemaError
+from reconciler.state.versions import HEAD_VERSION, VERSION_TABLE, ensure_supported, revision_of, version_of
 
 log = logging.getLogger(__name__)
 
-HEAD_VERSION = 2
-VERSION_TABLE = "alembic_version"
 MIGRATIONS = Path(__file__).parent / "migrations"
 # Advisory lock key that serialises schema creation and upgrades on PostgreSQL.
 MIGRATION_LOCK_KEY = int.from_bytes(hashlib.sha256(b"personas:state:migrate").digest()[:8], "big", signed=True)
-
-
-def revision_of(version: int) -> str:
-    return f"{version:04d}"
 
 
 def current_version(connection: sa.Connection) -> int | None:
     """Return the schema version of the store, or None when it has no schema yet."""
     if not sa.inspect(connection).has_table(VERSION_TABLE):
         return None
-    revision = connection.execute(sa.text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar()
-    if revision is None:
-        return None
-    try:
-        return int(revision)
-    except ValueError:
-        # A revision id personas does not use, so it comes from a newer release.
-        return HEAD_VERSION + 1
-
-
-def ensure_supported(version: int | None, where: str) -> None:
-    """Raise StateSchemaError unless the store is absent or at the version this personas uses."""
-    if version is None or version == HEAD_VERSION:
-        return
-    if version < HEAD_VERSION:
-        raise StateSchemaError(
-            f"the state store at {where} has schema version {version}; this personas needs {HEAD_VERSION}",
-            hint="Run `personas state upgrade` to migrate it (back it up first if you may need to go back).",
-        )
-    raise StateSchemaError(
-        f"the state store at {where} has schema version {version}, newer than this personas "
-        f"supports ({HEAD_VERSION})",
-        hint="Upgrade personas to the version that last wrote this state.",
-    )
+    return version_of(connection.execute(sa.text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar())
 
 
 def migrate(connection: sa.Connection, target: int = HEAD_VERSION) -> tuple[int, int]:

@@ -31,12 +31,12 @@ def command(
     estimate: bool,
 ) -> int:
     """Compare the specs with the applied state and show the changes; writes nothing but --out."""
-    from reconciler.plan.service import make_plan, open_state, read_state
+    from reconciler.plan.service import make_plan, open_state_reader, read_state
 
     project = app.load_project()
     for warning in getattr(project, "warnings", []):
         app.console.warning(_diagnostic_text(warning))
-    store = open_state(project)
+    store = open_state_reader(project)
     try:
         snapshot = read_state(store)
         plan, _ = make_plan(project, store, snapshot, targets=targets, excludes=excludes)
