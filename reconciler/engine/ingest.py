@@ -250,24 +250,22 @@ def _report(progress: Callable[[int], None], position: int, reported: int) -> in
     return max(position, reported)
 
 
+_QUARANTINE_COLUMNS = (
+    ("batch_seq", "bigint"),
+    ("file", "text"),
+    ("line_number", "bigint"),
+    ("raw_line", "text"),
+    ("reason", "text"),
+    ("quarantined_at", "timestamp"),
+)
+
+
 def _quarantine(connection: sa.Connection, summary: IngestSummary, lines: list[_Quarantined]) -> None:
     if not lines:
         return
     now = _utcnow()
-    connection.execute(
-        layout.quarantine.insert(),
-        [
-            {
-                "batch_seq": summary.batch_seq,
-                "file": line.file,
-                "line_number": line.line_number,
-                "raw_line": line.raw_line,
-                "reason": line.reason,
-                "quarantined_at": now,
-            }
-            for line in lines
-        ],
-    )
+    rows = [(summary.batch_seq, line.file, line.line_number, line.raw_line, line.reason, now) for line in lines]
+    load_rows(connection, layout.quarantine.name, _QUARANTINE_COLUMNS, rows)
     summary.quarantined += len(lines)
     for line in lines:
         summary.quarantine_reasons[line.reason] = summary.quarantine_reasons.get(line.reason, 0) + 1
