@@ -188,7 +188,13 @@ def open_warehouse(project: ProjectLike) -> Iterator[Warehouse]:
             "the warehouse URL in personas.yaml is not a valid SQLAlchemy URL",
             hint="Write it as duckdb:///path/to/file.duckdb or postgresql+psycopg://user@host/db.",
         ) from None
-    engine = _create_engine(url, project)
+    try:
+        engine = _create_engine(url, project)
+    except (ImportError, sa.exc.NoSuchModuleError) as error:
+        raise WarehouseError(
+            f"cannot use the warehouse URL {_safe_url(url)}: {error}",
+            hint="Name an installed driver in the URL, such as postgresql+psycopg:// or duckdb:///.",
+        ) from None
     keeper = None
     try:
         keeper = _connect(engine, url, project.settings.runtime.warehouse_busy_timeout.seconds)

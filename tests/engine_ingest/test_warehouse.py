@@ -140,3 +140,14 @@ def test_warehouse_url_from_environment(tmp_path, monkeypatch):
         warehouse.ensure_schema()
 
     assert os.path.exists(tmp_path / "from_env.duckdb")
+
+
+def test_url_without_installed_driver_fails_clearly(tmp_path):
+    project = duckdb_project(tmp_path, warehouse="postgresql+nodriver://user@127.0.0.1/db")
+
+    with pytest.raises(WarehouseError) as raised:
+        with open_warehouse(project):
+            pass
+
+    assert raised.value.message.startswith("cannot use the warehouse URL postgresql+nodriver://user@127.0.0.1/db: ")
+    assert "postgresql+psycopg://" in raised.value.hint
