@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 
 CHUNK_SIZE = 50_000
 _GZIP_MAGIC = b"\x1f\x8b"
+_UTF8_BOM = b"\xef\xbb\xbf"  # some editors start UTF-8 files with it
 _STAGE = "personas_ingest_stage"
 _STAGE_COLUMNS = (
     ("message_id", "text"),
@@ -231,6 +232,8 @@ def _lines(path: Path, progress: Callable[[int], None] | None) -> Iterator[tuple
         try:
             for number, line in enumerate(stream, start=1):
                 line = line.rstrip(b"\r\n")
+                if number == 1:
+                    line = line.removeprefix(_UTF8_BOM)
                 if line.strip():
                     yield number, line
                 if progress is not None and number % 10_000 == 0:

@@ -23,6 +23,7 @@ from reconciler.errors import UsageError
 
 BLOCK_SIZE = 16 << 20
 _GZIP_MAGIC = b"\x1f\x8b"
+_UTF8_BOM = b"\xef\xbb\xbf"
 _LINES = "personas_ingest_lines"
 _CHECKED = "personas_ingest_checked"
 
@@ -196,9 +197,13 @@ def _blocks(path: Path, progress: Callable[[int], None] | None):
         stream: IO[bytes] = gzip.GzipFile(fileobj=raw) if compressed else raw
         carry = b""
         reported = 0
+        first = True
         try:
             while True:
                 data = stream.read(BLOCK_SIZE)
+                if first:
+                    data = data.removeprefix(_UTF8_BOM)
+                    first = False
                 if progress is not None and raw.tell() > reported:
                     progress(raw.tell() - reported)
                     reported = raw.tell()

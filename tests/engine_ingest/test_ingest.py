@@ -262,3 +262,12 @@ def test_empty_and_blank_files_read_nothing(project, tmp_path):
     summary = ingest(project, empty, blank)
 
     assert (summary.read, summary.stored, summary.quarantined) == (0, 0, 0)
+
+
+def test_byte_order_mark_is_ignored(project, tmp_path):
+    path = tmp_path / "bom.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + json.dumps(message("identify", "m1", userId="u_1")).encode() + b"\r\n")
+
+    summary = ingest(project, path)
+
+    assert (summary.read, summary.stored, summary.quarantined) == (1, 1, 0)
