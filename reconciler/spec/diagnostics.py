@@ -12,15 +12,17 @@ script can match on. The codes, by the stage that reports them:
 
     reading files     missing-project-file, file-unreadable, file-encoding, yaml-syntax,
                       duplicate-key, unsupported-tag, invalid-key, invalid-merge,
-                      yaml-recursive-alias, yaml-too-large
+                      yaml-recursive-alias, yaml-too-large, file-skipped (a warning),
+                      empty-file (a warning)
     the models        invalid-document, unknown-kind, unknown-key, missing-key, invalid-type,
                       invalid-value, invalid-name, invalid-condition, invalid-operator,
-                      invalid-window, invalid-duration, invalid-holdout
+                      invalid-window, invalid-duration, invalid-holdout, invalid-url,
+                      invalid-regex
     the whole project duplicate-resource, previous-name-conflict, unknown-trait,
                       unknown-audience, unknown-destination, unknown-identifier,
-                      consent-not-boolean, operator-mismatch, operand-mismatch,
-                      entity-mismatch, reference-cycle, literal-secret, invalid-reference,
-                      invalid-regex, unset-variable (the only warning)
+                      duplicate-destination, duplicate-identifier, consent-not-boolean,
+                      operator-mismatch, operand-mismatch, entity-mismatch, reference-cycle,
+                      literal-secret, invalid-reference, unset-variable (a warning)
 """
 
 from __future__ import annotations

@@ -27,6 +27,7 @@ from __future__ import annotations
 import functools
 import logging
 import re
+import stat
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -180,6 +181,8 @@ def read_yaml_file(path: Path, file: str, cache: ParseCache | None = None) -> Ya
     cleanly is not parsed again; its positions are recovered on demand.
     """
     try:
+        if not stat.S_ISREG(path.stat().st_mode):
+            return YamlFile(file, [], [not_regular_file(file)])
         raw = path.read_bytes()
     except OSError as error:
         reason = error.strerror or str(error)
@@ -197,6 +200,14 @@ def read_yaml_file(path: Path, file: str, cache: ParseCache | None = None) -> Ya
     if not loaded.diagnostics:
         cache.put(file, sha, [(document.index, document.line, document.data) for document in loaded.documents])
     return loaded
+
+
+def not_regular_file(file: str) -> Diagnostic:
+    """A warning for a named pipe, socket or device with a YAML name: it is never opened, since reading could block."""
+    return Diagnostic(
+        file, None, None, "", "file-skipped", "warning", "not a regular file; skipped",
+        "Named pipes, sockets and devices are never read; move it out of the project folder to silence this.",
+    )
 
 
 def decode_text(raw: bytes, file: str = "") -> tuple[str | None, Diagnostic | None]:
@@ -219,28 +230,60 @@ def decode_text(raw: bytes, file: str = "") -> tuple[str | None, Diagnostic | No
 
 
 def parse_yaml_text(text: str, file: str) -> YamlFile:
-    """Parse every document of `text`; a syntax error stops the file but keeps the documents before it."""
+    """Parse every document of `text`.
+
+    A syntax error ends its document only: reading resumes at the next `---`
+    line after the error, so the documents around a broken one are still checked.
+    """
     documents: list[YamlDocument] = []
     diagnostics: list[Diagnostic] = []
     index = 0
-    try:
-        for node in _compose_documents(text):
-            builder = _Builder(file)
-            data = builder.build_document(node)
-            diagnostics.extend(builder.diagnostics)
-            if data is not None:
-                broken = tuple(builder.broken)
-                documents.append(YamlDocument(file, index, data, node.start_mark.line + 1, node, broken=broken))
-            index += 1
-    except YAMLError as error:
-        diagnostics.append(_syntax_diagnostic(error, text, file))
+    lines: list[str] | None = None
+    start = 0  # 0-based line where reading (re)starts
+    while True:
+        # Blank lines in front keep every position relative to the whole file.
+        source = text if start == 0 else "\n" * start + "".join(lines[start:])  # type: ignore[index]
+        try:
+            for node in _compose_documents(source):
+                builder = _Builder(file)
+                data = builder.build_document(node)
+                diagnostics.extend(builder.diagnostics)
+                if data is not None:
+                    broken = tuple(builder.broken)
+                    documents.append(YamlDocument(file, index, data, node.start_mark.line + 1, node, broken=broken))
+                index += 1
+            break
+        except YAMLError as error:
+            lines = lines if lines is not None else text.splitlines(keepends=True)
+            resume = _next_document_start(lines, error, start)
+            diagnostics.append(_syntax_diagnostic(error, text, file, resumed=resume is not None))
+            if resume is None:
+                break
+            start, index = resume, index + 1
     return YamlFile(file, documents, diagnostics)
 
 
-def _syntax_diagnostic(error: YAMLError, text: str, file: str) -> Diagnostic:
+_DOCUMENT_START_RE = re.compile(r"^---(?:[ \t].*)?\r?\n?$")
+
+
+def _next_document_start(lines: list[str], error: YAMLError, start: int) -> int | None:
+    """The 0-based line of the first `---` at or after the error, past `start`; None when there is none."""
+    mark = getattr(error, "problem_mark", None)
+    first = max(mark.line if mark is not None else len(lines), start + 1)
+    return next((number for number in range(first, len(lines)) if _DOCUMENT_START_RE.match(lines[number])), None)
+
+
+def _syntax_diagnostic(error: YAMLError, text: str, file: str, *, resumed: bool = False) -> Diagnostic:
+    hint = (
+        "Fix the YAML syntax; the rest of this document was not read, and reading went on at the next `---`."
+        if resumed else "Fix the YAML syntax; nothing after this point of the file was read."
+    )
     if isinstance(error, MarkedYAMLError) and error.problem_mark is not None:
         mark = error.problem_mark
         line, column = mark.line + 1, mark.column + 1
+        if _tab_at(text, mark.line, mark.column):
+            message = "YAML syntax error: tabs are not allowed for indentation in YAML"
+            return Diagnostic(file, line, column, "", "yaml-syntax", "error", message, "Indent with spaces. " + hint)
         problem = error.problem or "invalid YAML"
         context = f" ({error.context} at line {error.context_mark.line + 1})" if error.context and error.context_mark else ""
         message = f"YAML syntax error: {problem}{context}"
@@ -251,14 +294,27 @@ def _syntax_diagnostic(error: YAMLError, text: str, file: str) -> Diagnostic:
             line = text.count("\n", 0, position) + 1
             column = position - (text.rfind("\n", 0, position) + 1) + 1
         message = f"YAML syntax error: {getattr(error, 'reason', None) or error}"
-    return Diagnostic(file, line, column, "", "yaml-syntax", "error", message, "Fix the YAML syntax; nothing after this point of the file was read.")
+    return Diagnostic(file, line, column, "", "yaml-syntax", "error", message, hint)
+
+
+def _tab_at(text: str, line: int, column: int) -> bool:
+    """True when the error sits on a tab within the leading whitespace of its line."""
+    lines = text.splitlines()
+    if line >= len(lines):
+        return False
+    lead = lines[line][: len(lines[line]) - len(lines[line].lstrip(" \t"))]
+    return "\t" in lead and column <= len(lead)
 
 
 # --------------------------------------------------------------------------- building values
 
 
 class _TooLarge(Exception):
-    pass
+    """A document too large or too deep to build. `node` and `path` give the place where the limit was exceeded."""
+
+    def __init__(self, message: str, node: Node, path: tuple[PathPart, ...], hint: str) -> None:
+        super().__init__(message)
+        self.node, self.path, self.hint = node, path, hint
 
 
 class _Builder:
@@ -276,20 +332,23 @@ class _Builder:
         try:
             return self._build(node, (), 0)
         except _TooLarge as error:
-            self._report(node, (), "yaml-too-large", str(error), "Use fewer aliases or split the document.")
+            self._report(error.node, error.path, "yaml-too-large", str(error), error.hint)
             return None
 
     def _build(self, node: Node, path: tuple[PathPart, ...], depth: int) -> Any:
         if id(node) in self._done:
             value, size = self._done[id(node)]
             self._count += size  # an alias repeats every value of its anchor
-            self._check_count()
+            self._check_count(node, path)
             return value
         start = self._count
         self._count += 1
-        self._check_count()
+        self._check_count(node, path)
         if depth > MAX_DEPTH:
-            raise _TooLarge(f"the document nests more than {MAX_DEPTH} levels deep")
+            raise _TooLarge(
+                f"the document nests more than {MAX_DEPTH} levels deep", node, path,
+                "Flatten this part of the document: specs never need that much nesting.",
+            )
         if id(node) in self._active:
             self._report(node, path, "yaml-recursive-alias", "an alias refers to a value that contains it", "Remove the recursive alias.")
             return None
@@ -302,9 +361,12 @@ class _Builder:
             self._done[id(node)] = (value, self._count - start)
         return value
 
-    def _check_count(self) -> None:
+    def _check_count(self, node: Node, path: tuple[PathPart, ...]) -> None:
         if self._count > MAX_VALUES:
-            raise _TooLarge(f"the document contains more than {MAX_VALUES} values once aliases are expanded")
+            if self._done:
+                message = f"the document contains more than {MAX_VALUES} values once aliases are expanded"
+                raise _TooLarge(message, node, path, "Use fewer aliases or split the document.")
+            raise _TooLarge(f"the document contains more than {MAX_VALUES} values", node, path, "Split the document.")
 
     def _build_node(self, node: Node, path: tuple[PathPart, ...], depth: int) -> Any:
         tag = _tag(node)
@@ -346,7 +408,7 @@ class _Builder:
 
     def _mapping(self, node: MappingNode, path: tuple[PathPart, ...], depth: int) -> dict[Any, Any]:
         result: dict[Any, Any] = {}
-        seen: dict[Any, Node] = {}
+        seen: dict[tuple[type, Any], Node] = {}
         merged: dict[Any, Any] = {}
         for key_node, value_node in node.value:
             if key_node.__class__ is not ScalarNode:
@@ -356,19 +418,33 @@ class _Builder:
                 self._merge(value_node, merged, path, depth)
                 continue
             key = self._scalar(key_node, _tag(key_node), path)
-            if key in seen:
-                first = seen[key].start_mark.line + 1
+            typed = (type(key), key)  # the YAML scalars 1 and true differ, though 1 == True in Python
+            if not isinstance(key, str):
+                key = self._text_key(key_node, key, path)
+            if typed in seen:
+                first = seen[typed].start_mark.line + 1
                 self._report(
                     key_node, (*path, key), "duplicate-key",
                     f"duplicate key `{key}`: it is also set at line {first}",
                     "Keep one of them; YAML mappings cannot repeat a key.",
                 )
                 continue
-            seen[key] = key_node
+            seen[typed] = key_node
             result[key] = self._build(value_node, (*path, key), depth + 1)
         if merged:
             return {**{k: v for k, v in merged.items() if k not in result}, **result}
         return result
+
+    def _text_key(self, key_node: ScalarNode, key: Any, path: tuple[PathPart, ...]) -> str:
+        """Report a key that is not text, and keep it as the text written, so its path reads as written."""
+        from reconciler.spec.validation import describe
+
+        text = key_node.value
+        self._report(
+            key_node, (*path, text), "invalid-key", f"keys must be text; got {describe(key)}",
+            f'Put the key in quotes, such as "{text}", or remove it.',
+        )
+        return text
 
     def _merge(self, node: Node, merged: dict[Any, Any], path: tuple[PathPart, ...], depth: int) -> None:
         sources = node.value if node.__class__ is SequenceNode else [node]
@@ -457,7 +533,7 @@ def _child(node: Node, part: PathPart) -> tuple[Node | None, Node] | None:
 
 def _same_key(key_node: ScalarNode, part: PathPart) -> bool:
     if isinstance(part, str):
-        return key_node.value == part and _tag(key_node) == STR
+        return key_node.value == part  # keys that are not text are kept as written
     try:
         return _tag(key_node) == INT and _to_int(key_node.value) == part
     except ValueError:

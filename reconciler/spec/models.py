@@ -15,6 +15,7 @@ as written and substituted only when a command needs the value.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal, Union
@@ -32,6 +33,7 @@ from pydantic import (
 )
 
 from reconciler.spec.types import Duration, Percent, Rate, Schedule
+from reconciler.spec.urls import database_url_problem, redis_url_problem, webhook_url_problem
 
 NAME_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
 API_VERSION = "personas/v1"
@@ -160,6 +162,8 @@ class Window(SpecModel):
 
     @model_validator(mode="after")
     def _from_before_to(self) -> "Window":
+        if self.from_.seconds == 0:
+            raise ValueError("a window must be longer than 0s; write the length to look back, such as 30d")
         if self.from_.seconds <= self.to.seconds:
             raise ValueError(
                 f"window from {self.from_} must reach further back than to {self.to}; "
@@ -487,6 +491,13 @@ class AudienceSpec(SpecModel):
         default_factory=list, description="Where members are sent. Absent: computed, not sent.", json_schema_extra=SET
     )
 
+    @field_validator("holdout", mode="before")
+    @classmethod
+    def _holdout_not_negative(cls, value: Any) -> Any:
+        if isinstance(value, str) and value.strip().startswith("-"):
+            raise ValueError(f"holdout {value.strip()} is below 0%: it must be between 0% and 50%")
+        return value
+
     @field_validator("holdout")
     @classmethod
     def _holdout_range(cls, value: Percent) -> Percent:
@@ -496,6 +507,14 @@ class AudienceSpec(SpecModel):
 
 
 # --------------------------------------------------------------------------- destinations
+
+def checked_url(value: str, problem: Callable[[str], str | None]) -> str:
+    """Return `value` when `problem` finds nothing wrong with its literal parts; raise its message otherwise."""
+    found = problem(value)
+    if found:
+        raise ValueError(found)
+    return value
+
 
 class MaxRemovals(SpecModel):
     """Removal guard: a run's removals are held back when they number at least
@@ -533,7 +552,19 @@ class WebhookDestination(_DestinationBase):
     signing_secret: str | None = Field(
         None, description="A ${...} reference; when set, each request carries Personas-Signature (HMAC-SHA256). Absent: unsigned."
     )
-    timeout: Duration = Field(Duration("30s"), description="Time allowed for one request. Absent: 30s.")
+    timeout: Duration = Field(Duration("30s"), description="Time allowed for one request, at least 1s. Absent: 30s.")
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        return checked_url(value, webhook_url_problem)
+
+    @field_validator("timeout")
+    @classmethod
+    def _timeout_at_least_a_second(cls, value: Duration) -> Duration:
+        if value.seconds < 1:
+            raise ValueError(f"timeout {value} is too short: it must be at least 1s")
+        return value
 
 
 class FileDestination(_DestinationBase):
@@ -552,13 +583,23 @@ class SqlTableDestination(_DestinationBase):
     table: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,62}$", description="Table name; created when missing.")
     schema_: str | None = Field(None, alias="schema", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,62}$", description="Schema. Absent: the database's default.")
 
+    @field_validator("url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        return checked_url(value, database_url_problem)
+
 
 class RedisDestination(_DestinationBase):
     """Redis sets: per audience its members, and per identifier value its audiences."""
 
     type: Literal["redis"]
-    url: str = Field(min_length=1, description="redis:// or rediss:// URL; a password must be a ${...} reference.")
+    url: str = Field(min_length=1, description="redis://, rediss:// or unix:// URL; a password must be a ${...} reference.")
     key_prefix: str = Field("personas:", description="Prefix of every key personas writes. Absent: `personas:`.")
+
+    @field_validator("url")
+    @classmethod
+    def _redis_url(cls, value: str) -> str:
+        return checked_url(value, redis_url_problem)
 
 
 DestinationSpec = Annotated[

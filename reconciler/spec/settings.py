@@ -7,7 +7,8 @@ from typing import Any, Literal
 
 from pydantic import Field, StrictInt, field_validator, model_validator
 
-from reconciler.spec.models import MaxRemovals, SpecModel, parse_timestamp
+from reconciler.spec.models import MaxRemovals, SpecModel, checked_url, parse_timestamp
+from reconciler.spec.urls import database_url_problem
 from reconciler.spec.types import Duration, Schedule
 
 DEFAULT_WAREHOUSE = "${PERSONAS_WAREHOUSE_URL:-duckdb:///.personas/warehouse.duckdb}"
@@ -128,6 +129,11 @@ class Sources(SpecModel):
         description="Overrides of table names, by call type (tracks, identifies, pages, screens, groups, aliases). Absent: the format's names.",
     )
 
+    @field_validator("url")
+    @classmethod
+    def _database_url(cls, value: str | None) -> str | None:
+        return value if value is None else checked_url(value, database_url_problem)
+
 
 class ProjectSettings(SpecModel):
     """`personas.yaml`."""
@@ -144,6 +150,11 @@ class ProjectSettings(SpecModel):
     defaults: Defaults = Field(default_factory=Defaults)
     runtime: Runtime = Field(default_factory=Runtime)
     sources: Sources | None = Field(None, description="Read events from existing Segment or RudderStack tables. Absent: personas' own event tables.")
+
+    @field_validator("warehouse", "state")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        return checked_url(value, database_url_problem)
 
     @field_validator("as_of", mode="before")
     @classmethod

@@ -16,6 +16,10 @@ from pydantic_core import core_schema
 _DURATION_RE = re.compile(r"^(\d+)(s|m|h|d|w)$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 DURATION_PATTERN = r"^[0-9]+(s|m|h|d|w)$"
+# The longest duration a spec may hold: 36500 days, about 100 years. Windows reach
+# back from as_of by a duration, and longer ones would leave the range of dates.
+MAX_DURATION_SECONDS = 36500 * 86400
+MAX_DURATION = "36500d"
 PERCENT_PATTERN = r"^[0-9]+(\.[0-9]+)?%$"
 RATE_PATTERN = r"^[0-9]+(\.[0-9]+)?/(s|m|h)$"
 
@@ -27,7 +31,10 @@ def parse_duration_seconds(text: str) -> int:
         raise ValueError(
             f"invalid duration {text!r}: use a whole number and a unit, such as 30s, 30m, 12h, 45d or 8w"
         )
-    return int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    digits, unit = match.groups()
+    if len(digits.lstrip("0")) > 12 or int(digits) * _UNIT_SECONDS[unit] > MAX_DURATION_SECONDS:
+        raise ValueError(f"invalid duration {text!r}: the longest duration is {MAX_DURATION} (about 100 years)")
+    return int(digits) * _UNIT_SECONDS[unit]
 
 
 def format_duration(seconds: int) -> str:
@@ -62,7 +69,12 @@ class Duration(str):
 
     @classmethod
     def __get_pydantic_json_schema__(cls, schema: Any, handler: GetJsonSchemaHandler) -> dict[str, Any]:
-        return {"type": "string", "pattern": DURATION_PATTERN, "examples": ["30m", "12h", "45d", "8w"]}
+        return {
+            "type": "string",
+            "pattern": DURATION_PATTERN,
+            "description": f"A whole number and a unit (s, m, h, d, w), at most {MAX_DURATION} (about 100 years).",
+            "examples": ["30m", "12h", "45d", "8w"],
+        }
 
 
 class Percent(str):
@@ -74,6 +86,8 @@ class Percent(str):
 
     @classmethod
     def parse(cls, value: Any) -> "Percent":
+        if isinstance(value, str) and value.strip().startswith("-") and re.match(PERCENT_PATTERN, value.strip()[1:]):
+            raise ValueError(f"invalid percentage {value!r}: a share cannot be below 0%")
         if not isinstance(value, str) or not re.match(PERCENT_PATTERN, value.strip()):
             raise ValueError(f"invalid percentage {value!r}: write it with a percent sign, such as 10%")
         number = Decimal(value.strip()[:-1])

@@ -22,13 +22,14 @@ import re
 import types
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, Discriminator, Tag, ValidationError
 
 from reconciler.spec.diagnostics import Diagnostic, PathPart
 from reconciler.spec.loader import YamlDocument
 from reconciler.spec.models import CONDITION_KINDS, RESOURCE_KINDS, Count, Window
+from reconciler.spec.types import Duration, Percent, Rate, Schedule
 
 _NONE = type(None)
 
@@ -125,9 +126,12 @@ def translate_errors(
     """Turn pydantic's errors into diagnostics, one per place."""
     by_path: dict[tuple[Any, ...], list[_Problem]] = {}
     for item in error.errors(include_url=False):
-        problem = _problem(model, data, item)
-        if problem is not None and not _already_reported(document, [*prefix, *problem.path]):
-            by_path.setdefault(tuple(problem.path), []).append(problem)
+        problems = [_problem(model, data, item)]
+        if item["type"] == "union_tag_not_found":
+            problems += _keys_no_member_allows(model, data, item["loc"])
+        for problem in problems:
+            if problem is not None and not _already_reported(document, [*prefix, *problem.path]):
+                by_path.setdefault(tuple(problem.path), []).append(problem)
     # A misspelt required key is one mistake: "unknown key `evnt`, did you mean `event`?" says
     # it all, so the "missing required key `event`" beside it is dropped.
     for problems in list(by_path.values()):
@@ -312,9 +316,11 @@ def _problem(model: type[BaseModel], data: Any, item: dict[str, Any]) -> _Proble
     if kind in ("union_tag_invalid", "union_tag_not_found"):
         return _tag_problem(walk, path, value, ctx)
     if kind == "literal_error":
-        choices = re.findall(r"'([^']*)'", ctx.get("expected", "")) or [ctx.get("expected", "")]
-        listed = ", ".join(f"`{choice}`" for choice in choices)
-        return _Problem(path, "invalid-value", f"{_shown(value)} is not one of {listed}", did_you_mean(value, choices))
+        return _literal_problem(walk, path, value, ctx)
+    if present and value is None and kind != "missing":
+        empty = _empty_problem(walk, path)
+        if empty is not None:
+            return empty
     while path and not present:
         # A validator reshaped the value (`window: 30days` became {from: 30days}): point at what was written.
         path = path[:-1]
@@ -322,6 +328,42 @@ def _problem(model: type[BaseModel], data: Any, item: dict[str, Any]) -> _Proble
     if kind in _EXPECTED:
         return _type_problem(walk, path, value, _EXPECTED[kind])
     return _value_problem(walk, path, value, kind, ctx, item["msg"])
+
+
+def _literal_problem(walk: _Walk, path: list[PathPart], value: Any, ctx: dict[str, Any]) -> _Problem:
+    annotation, _ = _unwrap(walk.annotation)
+    allowed = list(get_args(annotation)) if get_origin(annotation) is Literal else []
+    if len(allowed) == 1 and not isinstance(allowed[0], str) and str(allowed[0]) == str(value):
+        # `version: "1"`: the right value, written as text
+        return _Problem(
+            path, "invalid-type", f"expected {describe(allowed[0])}, got {describe(value)}", "Remove the quotes.",
+        )
+    choices = re.findall(r"'([^']*)'", ctx.get("expected", "")) or [ctx.get("expected", "")]
+    listed = ", ".join(f"`{choice}`" for choice in choices)
+    return _Problem(path, "invalid-value", f"{_shown(value)} is not one of {listed}", did_you_mean(value, choices))
+
+
+_EMPTY_EXPECTED = {
+    Duration: "a duration such as 30s", Percent: "a percentage such as 10%", Rate: "a rate such as 20/s",
+    Schedule: "a duration such as 1h or a cron expression",
+}
+
+
+def _empty_problem(walk: _Walk, path: list[PathPart]) -> _Problem | None:
+    """Build the problem for a key written with no value (`timeout:`) where a default exists."""
+    if walk.holder is None or not path or not isinstance(path[-1], str):
+        return None
+    info = _model_field(walk.holder, path[-1])
+    if info is None or info.is_required():
+        return None
+    default = info.get_default(call_default_factory=False)
+    shown = f"the default {default}" if isinstance(default, (str, int)) and not isinstance(default, bool) else "its default"
+    annotation, _ = _unwrap(walk.annotation)
+    expected = _EMPTY_EXPECTED.get(annotation, "a value")
+    return _Problem(
+        path, "invalid-value", f"`{path[-1]}` has no value",
+        f"Leave the key out to use {shown}, or give {expected}.",
+    )
 
 
 def _unknown_key(walk: _Walk, path: list[PathPart]) -> _Problem:
@@ -374,6 +416,27 @@ def _tag_problem(walk: _Walk, path: list[PathPart], value: Any, ctx: dict[str, A
     tag = ctx["tag"]
     hint = did_you_mean(tag, tags) or (f"expected one of: {', '.join(tags)}" if tags else None)
     return _Problem([*path, key], "invalid-value", f"unknown {key} {_shown(tag)}", hint)
+
+
+def _keys_no_member_allows(model: type[BaseModel], data: Any, loc: Sequence[Any]) -> list[_Problem]:
+    """Unknown keys beside a missing `type`: keys that no type of the union accepts.
+
+    Without `type` pydantic checks nothing else, so a trait spec holding
+    audience keys would otherwise only hear about the missing type.
+    """
+    walk = _walk(model, loc)
+    present, value = _value_at(data, walk.path)
+    annotation, _ = _unwrap(walk.annotation)
+    members = [get_args(m)[0] if get_origin(m) is Annotated else m for m in get_args(annotation)]
+    members = [m for m in members if isinstance(m, type) and issubclass(m, BaseModel)]
+    if not present or not isinstance(value, dict) or not members:
+        return []
+    allowed = list(dict.fromkeys(key for member in members for key in allowed_keys(member)))
+    return [
+        _Problem([*walk.path, key], "unknown-key", f"unknown key {_shown(key)}", did_you_mean(key, allowed), at_key=True)
+        for key in value
+        if key not in allowed
+    ]
 
 
 def _tags_of(annotation: Any) -> list[str]:
@@ -440,6 +503,10 @@ def _value_error_code(walk: _Walk, path: list[PathPart], text: str) -> str:
     annotation, _ = _unwrap(walk.annotation)
     if text.startswith("invalid duration"):
         return "invalid-duration"
+    if text.startswith("invalid URL"):
+        return "invalid-url"
+    if text.startswith("invalid regular expression"):
+        return "invalid-regex"
     if annotation is Window:
         return "invalid-window"
     if path and path[-1] == "holdout":
