@@ -79,7 +79,8 @@ def test_redis_unreachable_leaves_changes_pending(workspace):
     make(workspace, "  type: redis\n  url: redis://127.0.0.1:1/0")
     workspace.set_members("vip", workspace.users(1))
     record = record_of(workspace.sync(), "vip", "out")
-    assert record.status == "pending" and record.acknowledged == 0
+    assert record.status == "pending"
+    assert record.acknowledged == 0
     assert workspace.query("SELECT count(*) FROM personas_sync_outbox WHERE status = 'pending'") == [(1,)]
 
 
@@ -143,7 +144,8 @@ def test_file_jsonl_lines_carry_the_webhook_change_shape(workspace, tmp_path):
     workspace.set_trait("plan", "p_1", "gold")
     workspace.sync(run_id="r1")
     line = json.loads((folder / "vip.changes.r1.jsonl").read_text())
-    assert line["identifier"] == {"type": "user_id", "value": "u_1"} and line["traits"] == {"plan": "gold"}
+    assert line["identifier"] == {"type": "user_id", "value": "u_1"}
+    assert line["traits"] == {"plan": "gold"}
     assert json.loads((folder / "vip.jsonl").read_text())["identifier"]["value"] == "u_1"
 
 
@@ -161,7 +163,8 @@ def test_file_write_failure_leaves_no_partial_file_and_keeps_changes_pending(wor
         record = record_of(workspace.sync(run_id="r2"), "vip", "out")
     finally:
         folder.chmod(0o700)
-    assert record.status in ("pending", "failed") and record.acknowledged == 0
+    assert record.status in ("pending", "failed")
+    assert record.acknowledged == 0
     assert (folder / "vip.csv").read_bytes() == before
     assert [name for name in os.listdir(folder) if name.endswith(".tmp")] == []
     if (folder / "vip.changes.r2.csv").is_dir():

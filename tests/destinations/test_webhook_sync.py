@@ -83,7 +83,8 @@ def test_body_follows_version_1_and_batch_key_derives_from_change_keys(workspace
     assert document["changes"][0]["identifier"] == {"type": "user_id", "value": "u_1"}
     assert document["changes"][0]["at"] == "2024-03-31T00:00:00.000Z"
     assert first.headers["Idempotency-Key"] == document["batch_id"] != second.document["batch_id"]
-    assert len(first.changes) == 2 and len(second.changes) == 1
+    assert len(first.changes) == 2
+    assert len(second.changes) == 1
     assert first.path == "/hooks/secret-token?key=abc"
 
 
@@ -246,7 +247,8 @@ def test_signature_verifies_with_the_secret(workspace, receiver, monkeypatch):
     workspace.sync()
     request = receiver.acknowledged[0]
     header = request.headers["Personas-Signature"]
-    assert header.startswith("t=") and ",v1=" in header
+    assert header.startswith("t=")
+    assert ",v1=" in header
     assert verify("s3cret", request.body, header)
     assert not verify("other", request.body, header)
     assert not verify("s3cret", request.body.replace(b"u_1", b"u_9"), header)
@@ -297,7 +299,8 @@ def test_unauthorized_fails_the_sync_and_marks_nothing(workspace, receiver):
     receiver.script = [401]
     record = record_of(workspace.sync(FAST), "vip", "crm")
     assert (record.status, record.acknowledged) == ("failed", 0)
-    assert "HTTP 401" in record.error and "secret-token" not in record.error
+    assert "HTTP 401" in record.error
+    assert "secret-token" not in record.error
     record = record_of(workspace.sync(FAST), "vip", "crm")
     assert (record.status, record.acknowledged) == ("ok", 2)
 
@@ -310,7 +313,9 @@ def test_a_rejected_change_is_isolated_and_kept_with_its_reason(workspace, recei
     assert (record.status, record.acknowledged, record.rejected) == ("ok", 4, 1)
     assert sent(receiver) == [("entered", "u_1"), ("entered", "u_2"), ("entered", "u_4"), ("entered", "u_5")]
     rows = workspace.query("SELECT identifier_value, reason FROM personas_sync_rejected")
-    assert rows[0][0] == "u_3" and rows[0][1].startswith("HTTP 400: ") and "invalid identifier" in rows[0][1]
+    assert rows[0][0] == "u_3"
+    assert rows[0][1].startswith("HTTP 400: ")
+    assert "invalid identifier" in rows[0][1]
 
     # Not retried while its content is the same.
     receiver.reject_values = set()
@@ -385,7 +390,8 @@ def test_forbidden_and_not_found_fail_the_sync(workspace, receiver, answer):
     workspace.set_members("vip", workspace.users(1))
     receiver.script = [answer]
     record = record_of(workspace.sync(FAST), "vip", "crm")
-    assert record.status == "failed" and f"HTTP {answer}" in record.error
+    assert record.status == "failed"
+    assert f"HTTP {answer}" in record.error
 
 
 def test_destination_removed_from_the_audience_gets_exits(workspace, receiver):
