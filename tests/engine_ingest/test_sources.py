@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from reconciler.engine.identity import resolve
+from reconciler.engine.identity import profile_id_for, resolve
 from reconciler.engine.warehouse import open_warehouse
 from reconciler.errors import UsageError, WarehouseError
 
@@ -101,3 +101,34 @@ def test_sources_without_event_tables_fail(make_project):
         warehouse.events()
 
     assert raised.value.message == "no rudderstack event tables found in nothing_here"
+
+
+RUDDERSTACK_TABLES = """
+CREATE SCHEMA rudder;
+CREATE TABLE rudder.identifies (id TEXT, user_id TEXT, anonymous_id TEXT, timestamp TIMESTAMP, received_at TIMESTAMP,
+    loaded_at TIMESTAMP, email TEXT);
+CREATE TABLE rudder.tracks (id TEXT, user_id TEXT, anonymous_id TEXT, event TEXT, event_text TEXT, timestamp TIMESTAMP,
+    received_at TIMESTAMP, loaded_at TIMESTAMP, context_traits_email TEXT);
+INSERT INTO rudder.identifies VALUES
+    ('r1', 'u_9', NULL, '2024-05-01 09:00:00', '2024-05-01 09:00:01', '2024-05-01 10:00:00', 'Sam@Example.com');
+INSERT INTO rudder.tracks VALUES
+    ('r2', NULL, 'anon-7', 'trial_started', 'Trial Started', '2024-05-01 08:00:00', '2024-05-01 08:00:01',
+     '2024-05-01 11:00:00', 'sam@example.com');
+"""
+
+
+def test_rudderstack_tables_resolve_by_loaded_at(make_project):
+    project = make_project(sources={"format": "rudderstack", "schema": "rudder"})
+    with open_warehouse(project) as warehouse:
+        with warehouse.engine.begin() as connection:
+            for statement in RUDDERSTACK_TABLES.split(";"):
+                if statement.strip():
+                    connection.execute(sa.text(statement))
+        summary = resolve(warehouse, project.settings.identity)
+        events = events_by_id(warehouse)
+
+    assert (summary.messages, summary.profiles_created, summary.merges) == (2, 1, 0)
+    assert events["r2"]["event"] == "Trial Started"
+    assert events["r2"]["profile_id"] == events["r1"]["profile_id"]
+    # r2 happened first but was loaded later, so r1 created the profile.
+    assert events["r1"]["profile_id"] == profile_id_for("r1")
