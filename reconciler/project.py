@@ -16,7 +16,6 @@ the specs resolve against the project folder, never the current directory.
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import json
 import os
@@ -28,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from reconciler.errors import SpecError
+from reconciler.gcpause import paused_gc
 from reconciler.spec.diagnostics import Diagnostic, SourceLocation, errors, format_diagnostic, plural, sort_diagnostics
 from reconciler.spec.models import Audience, Destination, Trait
 
@@ -143,6 +143,7 @@ class LoadResult:
     diagnostics: list[Diagnostic]
     files: int
     counts: dict[str, int]
+    unchecked: int = 0  # documents that failed validation, so only their references were checked
 
     @property
     def valid(self) -> bool:
@@ -201,13 +202,8 @@ def check_project(folder: Path | str, env: Mapping[str, str] | None = None, *, c
     if missing is not None:
         return LoadResult(root, None, [missing], 0, {})
     # Parsing makes many small objects and no reference cycles: collecting during it only costs time.
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
+    with paused_gc():
         return _check(root, env, cache)
-    finally:
-        if collecting:
-            gc.enable()
 
 
 def _check(root: Path, env: Mapping[str, str], use_cache: bool) -> LoadResult:
@@ -220,22 +216,26 @@ def _check(root: Path, env: Mapping[str, str], use_cache: bool) -> LoadResult:
     settings, settings_document = _load_settings(root, diagnostics, cache)
     located: list[Located] = []
     invalid: set[tuple[str, str]] = set()
+    failed: list[Any] = []
     seen = {PROJECT_FILE}
     for path, relative in iter_resource_files(root):
         seen.add(relative)
         loaded = read_yaml_file(path, relative, cache)
         diagnostics.extend(loaded.diagnostics)
-        located.extend(_validate_documents(loaded.documents, diagnostics, invalid))
+        if not loaded.documents and not loaded.diagnostics:
+            diagnostics.append(_empty_file(relative))
+        located.extend(_validate_documents(loaded.documents, diagnostics, invalid, failed))
     if cache is not None:
         cache.keep_only(seen)
         cache.save()
     files = len(seen)
     located.sort(key=lambda item: (item.address, item.document.file, item.document.index))
-    diagnostics.extend(ProjectChecker(located, settings, settings_document, env, invalid).run())
+    diagnostics.extend(ProjectChecker(located, settings, settings_document, env, invalid, failed).run())
     diagnostics = sort_diagnostics(diagnostics)
     counts = _counts(located)
     if errors(diagnostics) or settings is None:
-        return LoadResult(root, None, diagnostics, files, counts)
+        unchecked = len(failed) + (settings is None and settings_document is not None)
+        return LoadResult(root, None, diagnostics, files, counts, unchecked)
     project = Project(
         root=root,
         settings=settings,
@@ -285,6 +285,7 @@ def _missing_project_file(root: Path) -> Diagnostic | None:
 
 
 def _load_settings(root: Path, diagnostics: list[Diagnostic], cache: Any) -> tuple[Any, Any]:
+    from reconciler.spec.checks import settings_problems
     from reconciler.spec.loader import read_yaml_file
     from reconciler.spec.settings import ProjectSettings
     from reconciler.spec.validation import validate_model
@@ -307,14 +308,18 @@ def _load_settings(root: Path, diagnostics: list[Diagnostic], cache: Any) -> tup
         return None, None
     settings, problems = validate_model(document, ProjectSettings)
     diagnostics.extend(problems)
+    diagnostics.extend(settings_problems(document))
     return settings, document
 
 
-def _validate_documents(documents: list[Any], diagnostics: list[Diagnostic], invalid: set[tuple[str, str]]) -> Iterator[Any]:
-    """Validate each document; remember the kind and name of those that fail.
+def _validate_documents(
+    documents: list[Any], diagnostics: list[Diagnostic], invalid: set[tuple[str, str]], failed: list[Any]
+) -> Iterator[Any]:
+    """Validate each document; remember the kind and name of those that fail, and the documents.
 
     References to a resource whose document is invalid are not reported
-    again as unknown: its own diagnostics already say what to fix.
+    again as unknown, because its own diagnostics already explain what to fix. The
+    failed documents go to `failed`, to have their readable references checked.
     """
     from reconciler.spec.checks import Located
     from reconciler.spec.validation import validate_resource
@@ -325,10 +330,18 @@ def _validate_documents(documents: list[Any], diagnostics: list[Diagnostic], inv
         if model is not None:
             yield Located(model, document)  # type: ignore[arg-type]
         elif isinstance(document.data, dict) and isinstance(document.data.get("kind"), str):
+            failed.append(document)
             metadata = document.data.get("metadata")
             name = metadata.get("name") if isinstance(metadata, dict) else None
             if isinstance(name, str):
                 invalid.add((document.data["kind"].lower(), name))
+
+
+def _empty_file(relative: str) -> Diagnostic:
+    return Diagnostic(
+        relative, None, None, "", "empty-file", "warning", "the file holds no documents",
+        "Add a resource to it, or delete it.",
+    )
 
 
 def _counts(located: list[Any]) -> dict[str, int]:

@@ -1,6 +1,6 @@
 """Semantic checks: what a single document's model cannot see on its own.
 
-They run over the whole project once every document has validated, and each
+They run over the whole project once every document has been validated, and each
 finding is a Diagnostic placed at the YAML path it concerns:
 
 * addresses are unique (naming both files), and `previous_names` do not
@@ -16,7 +16,12 @@ finding is a Diagnostic placed at the YAML path it concerns:
   credential headers carry one, `signing_secret` is exactly one;
 * `${...}` references are well formed, and referenced variables that are not
   set and have no default are warned about (`apply` and `run` would fail);
-* identity `blocked_patterns` compile as regular expressions.
+* identity `blocked_patterns` compile as regular expressions, and identifier
+  types are listed once (`settings_problems`, run even when the model fails);
+* an audience lists each destination once.
+
+Documents that fail validation are still checked for the references that
+can be read from their plain data (`RawReferenceChecker`).
 """
 
 from __future__ import annotations
@@ -76,9 +81,11 @@ class ProjectChecker:
         settings_document: YamlDocument | None,
         env: Mapping[str, str],
         invalid: set[tuple[str, str]] = frozenset(),  # type: ignore[assignment]
+        failed: Sequence[YamlDocument] = (),
     ) -> None:
         self.resources = list(resources)
         self.invalid = invalid  # (kind, name) of documents that failed to validate: already reported
+        self.failed = list(failed)  # resource documents that failed to validate: checked on their raw data
         self.settings = settings
         self.settings_document = settings_document
         self.env = env
@@ -95,6 +102,8 @@ class ProjectChecker:
                 self._check_trait(located)
             else:
                 self._check_destination(located)
+        for document in self.failed:
+            RawReferenceChecker(self, document).run()
         self._check_cycles()
         self._check_settings()
         for document in self._documents():
@@ -111,7 +120,7 @@ class ProjectChecker:
     def find(self, kind: str, name: str) -> Located | None:
         return self.by_kind[kind].get(name)
 
-    def require(self, located: Located, path: Sequence[PathPart], kind: str, name: str) -> Located | None:
+    def require(self, located: Located | YamlDocument, path: Sequence[PathPart], kind: str, name: str) -> Located | None:
         """The resource `kind.name`, or None after reporting it unknown."""
         found = self.find(kind, name)
         if found is None and (kind, name) not in self.invalid:
@@ -120,11 +129,13 @@ class ProjectChecker:
         return found
 
     def identifier_types(self) -> list[str] | None:
-        if self.settings is None:
-            return None  # personas.yaml is invalid; its own diagnostics say why
-        return [rule.type for rule in self.settings.identity.identifiers]
+        if self.settings is not None:
+            return [rule.type for rule in self.settings.identity.identifiers]
+        if self.settings_document is None:
+            return None  # personas.yaml cannot be read, and its own diagnostics explain why
+        return raw_identifier_types(self.settings_document.data)
 
-    def require_identifier(self, located: Located, path: Sequence[PathPart], name: str) -> None:
+    def require_identifier(self, located: Located | YamlDocument, path: Sequence[PathPart], name: str) -> None:
         types = self.identifier_types()
         if types is None or name in types:
             return
@@ -136,6 +147,7 @@ class ProjectChecker:
             yield self.settings_document
         for located in self.resources:
             yield located.document
+        yield from self.failed
 
     # ----------------------------------------------------------------- addresses
 
@@ -240,15 +252,6 @@ class ProjectChecker:
                 self._check_url_password(document, [field], getattr(settings, field))
         if settings.sources is not None and settings.sources.url is not None:
             self._check_url_password(document, ["sources", "url"], settings.sources.url)
-        for index, pattern in enumerate(settings.identity.blocked_patterns):
-            try:
-                re.compile(pattern)
-            except re.error as error:
-                self.report(
-                    document, ["identity", "blocked_patterns", index], "invalid-regex",
-                    f"invalid regular expression {pattern!r}: {error}",
-                    "Use Python regular expression syntax; quote the pattern in single quotes to keep backslashes.",
-                )
 
     # ----------------------------------------------------------------- ${...} references
 
@@ -324,6 +327,8 @@ class AudienceChecker:
                 )
         for index, destination in enumerate(self.audience.spec.destinations):
             self._check_destination(destination, ["spec", "destinations", index])
+        names = [destination.destination for destination in self.audience.spec.destinations]
+        check_duplicate_destinations(self.project, self.located.document, names)
 
     def _check_trait_condition(self, condition: Any, path: YamlPath, level: str) -> None:
         trait = self.project.require(self.located, [*path, "trait"], "trait", condition.trait)
@@ -378,6 +383,143 @@ class AudienceChecker:
                     f"but this audience's members are {entity}s",
                     f"Send {entity}-level traits only.",
                 )
+
+
+def check_duplicate_destinations(project: ProjectChecker, document: YamlDocument, names: Sequence[Any]) -> None:
+    """Report a destination listed twice in one audience: its entries are a set keyed by destination name."""
+    first: dict[str, int] = {}
+    for index, name in enumerate(names):
+        if not isinstance(name, str):
+            continue
+        if name not in first:
+            first[name] = index
+            continue
+        project.report(
+            document, ["spec", "destinations", index, "destination"], "duplicate-destination",
+            f"destination `{name}` is listed twice in this audience: "
+            f"at destinations[{first[name]}] and destinations[{index}]",
+            "An audience sends to each destination once: keep one entry, or define a second destination.",
+        )
+
+
+class RawReferenceChecker:
+    """The reference checks of a document that failed to validate, run on its plain data.
+
+    Its own diagnostics report what is wrong with it, and the names it refers to
+    can still be checked wherever they are readable: `audience:` and `trait:`
+    in condition trees, `destination:`, `identifier:` and `traits:` of an
+    audience's destinations, `consent:` of a destination and `identifier:` of
+    a sql trait.
+    """
+
+    def __init__(self, project: ProjectChecker, document: YamlDocument) -> None:
+        self.project = project
+        self.document = document
+        data = document.data if isinstance(document.data, dict) else {}
+        self.kind = data.get("kind")
+        self.spec = data.get("spec") if isinstance(data.get("spec"), dict) else {}
+
+    def run(self) -> None:
+        if self.kind == "Audience":
+            for key in ("include", "exclude"):
+                self._conditions(self.spec.get(key), ("spec", key))
+            self._destinations(self.spec.get("destinations"))
+        elif self.kind == "Destination":
+            self._names(self.spec.get("consent"), ("spec", "consent"), "trait")
+        elif self.kind == "Trait" and self.spec.get("type") == "sql" and isinstance(self.spec.get("identifier"), str):
+            self.project.require_identifier(self.document, ["spec", "identifier"], self.spec["identifier"])
+
+    def _conditions(self, condition: Any, path: YamlPath) -> None:
+        if isinstance(condition, list):
+            for index, child in enumerate(condition):
+                self._conditions(child, (*path, index))
+            return
+        if not isinstance(condition, dict):
+            return
+        for kind in ("audience", "trait"):
+            if isinstance(condition.get(kind), str):
+                self.project.require(self.document, [*path, kind], kind, condition[kind])
+        for key in ("all", "any", "not", *_USER_WRAPPERS):
+            if key in condition:
+                self._conditions(condition[key], (*path, key))
+
+    def _destinations(self, destinations: Any) -> None:
+        if not isinstance(destinations, list):
+            return
+        names = []
+        for index, item in enumerate(destinations):
+            item = item if isinstance(item, dict) else {}
+            path = ("spec", "destinations", index)
+            names.append(item.get("destination"))
+            if isinstance(item.get("destination"), str):
+                self.project.require(self.document, [*path, "destination"], "destination", item["destination"])
+            if isinstance(item.get("identifier"), str):
+                self.project.require_identifier(self.document, [*path, "identifier"], item["identifier"])
+            self._names(item.get("traits"), (*path, "traits"), "trait")
+        check_duplicate_destinations(self.project, self.document, names)
+
+    def _names(self, names: Any, path: YamlPath, kind: str) -> None:
+        if isinstance(names, list):
+            for index, name in enumerate(names):
+                if isinstance(name, str):
+                    self.project.require(self.document, [*path, index], kind, name)
+
+
+# --------------------------------------------------------------------------- personas.yaml
+
+
+def raw_identifier_types(data: Any) -> list[str] | None:
+    """The identifier types personas.yaml lists, read from its plain data; None when they cannot be read."""
+    if not isinstance(data, dict):
+        return None
+    identity = data.get("identity", {})
+    if not isinstance(identity, dict):
+        return None
+    if "identifiers" not in identity:
+        from reconciler.spec.settings import default_identifier_types
+
+        return default_identifier_types()
+    rules = identity["identifiers"]
+    if not isinstance(rules, list):
+        return None
+    return [rule["type"] for rule in rules if isinstance(rule, dict) and isinstance(rule.get("type"), str)]
+
+
+def settings_problems(document: YamlDocument) -> list[Diagnostic]:
+    """Checks of personas.yaml that do not wait for the model: each reports on its own.
+
+    Identifier types are listed once, and blocked patterns compile as
+    regular expressions, whatever else the file gets wrong.
+    """
+    data = document.data if isinstance(document.data, dict) else {}
+    identity = data.get("identity") if isinstance(data.get("identity"), dict) else {}
+    problems = []
+    rules = identity.get("identifiers") if isinstance(identity.get("identifiers"), list) else []
+    first: dict[str, int] = {}
+    for index, rule in enumerate(rules):
+        name = rule.get("type") if isinstance(rule, dict) else None
+        if not isinstance(name, str):
+            continue
+        if name in first:
+            problems.append(document.diagnostic(
+                ["identity", "identifiers", index, "type"], "duplicate-identifier",
+                f"identifier type `{name}` is listed twice: at identifiers[{first[name]}] and identifiers[{index}]",
+                "List each identifier type once; the order of the list is the priority.",
+            ))
+        first.setdefault(name, index)
+    patterns = identity.get("blocked_patterns") if isinstance(identity.get("blocked_patterns"), list) else []
+    for index, pattern in enumerate(patterns):
+        if not isinstance(pattern, str):
+            continue
+        try:
+            re.compile(pattern)
+        except re.error as error:
+            problems.append(document.diagnostic(
+                ["identity", "blocked_patterns", index], "invalid-regex",
+                f"invalid regular expression {pattern!r}: {error}",
+                "Use Python regular expression syntax; quote the pattern in single quotes to keep backslashes.",
+            ))
+    return problems
 
 
 # --------------------------------------------------------------------------- condition trees
@@ -490,7 +632,7 @@ def has_literal_password(url: str) -> bool:
     if not match or ":" not in match.group(1):
         return False
     password = match.group(1).split(":", 1)[1]
-    return bool(password) and not _only_references(password)
+    return bool(password) and not _only_references(password, without_defaults=True)
 
 
 def _variable_name(header: str) -> str:
@@ -512,11 +654,14 @@ def _has_reference(text: str) -> bool:
         return True  # reported as an invalid reference instead
 
 
-def _only_references(text: str) -> bool:
+def _only_references(text: str, *, without_defaults: bool = False) -> bool:
+    """True when `text` is made of references only; with `without_defaults`, none may hold a default but ""."""
     try:
         references = find_references(text)
     except ValueError:
         return True
+    if without_defaults and any(reference.default for reference in references):
+        return False  # `${DB_PASSWORD:-hunter2}` writes the password into the spec
     rest = text
     for reference in reversed(references):
         rest = rest[: reference.start] + rest[reference.end :]

@@ -135,9 +135,12 @@ def plural(count: int, word: str) -> str:
     return f"{count} {word}" if count == 1 else f"{count} {word}s"
 
 
-def summarize(diagnostics: Sequence[Diagnostic]) -> str:
-    """`2 errors, 1 warning in 3 files.`"""
+def summarize(diagnostics: Sequence[Diagnostic], unchecked: int = 0) -> str:
+    """`2 errors, 1 warning in 3 files.`, and how many documents could only be checked in part."""
     files = {diagnostic.file for diagnostic in diagnostics}
     error_count = len(errors(diagnostics))
     warning_count = len(diagnostics) - error_count
-    return f"{plural(error_count, 'error')}, {plural(warning_count, 'warning')} in {plural(len(files), 'file')}."
+    text = f"{plural(error_count, 'error')}, {plural(warning_count, 'warning')} in {plural(len(files), 'file')}"
+    if unchecked:
+        text += f"; {plural(unchecked, 'document')} could not be checked further until they are fixed"
+    return text + "."

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import Field, StrictInt, field_validator, model_validator
+from pydantic import Field, StrictInt, field_validator
 
 from reconciler.spec.models import MaxRemovals, SpecModel, checked_url, parse_timestamp
 from reconciler.spec.urls import database_url_problem
@@ -59,6 +59,11 @@ def _default_identifiers() -> list[IdentifierRule]:
     ]
 
 
+def default_identifier_types() -> list[str]:
+    """The identifier types used when personas.yaml has no `identity.identifiers`."""
+    return [rule.type for rule in _default_identifiers()]
+
+
 class IdentityRules(SpecModel):
     """How messages are linked into profiles. Planned and applied as `project.identity`."""
 
@@ -78,14 +83,8 @@ class IdentityRules(SpecModel):
         json_schema_extra={"x-personas-set": True},
     )
 
-    @model_validator(mode="after")
-    def _unique_types(self) -> "IdentityRules":
-        seen: set[str] = set()
-        for rule in self.identifiers:
-            if rule.type in seen:
-                raise ValueError(f"identifier type {rule.type!r} is listed twice")
-            seen.add(rule.type)
-        return self
+    # Identifier types listed twice and blocked patterns that do not compile are reported by
+    # reconciler.spec.checks.settings_problems, on the plain data, so each is found on its own.
 
     def rule(self, identifier_type: str) -> IdentifierRule | None:
         return next((rule for rule in self.identifiers if rule.type == identifier_type), None)

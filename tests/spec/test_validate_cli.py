@@ -70,11 +70,14 @@ def test_invalid_project_lists_every_problem_and_exits_1(write_project):
     assert result.output == (
         "audiences/buyers.yaml:8:5: error[unknown-key] spec.include.windw: unknown key `windw`\n"
         "    hint: did you mean `window`?\n"
+        "audiences/buyers.yaml:10:20: error[unknown-destination] spec.destinations[0].destination: "
+        "unknown destination `crn`\n"
+        "    hint: did you mean `crm`?\n"
         "destinations/crm.yaml:9:19: warning[unset-variable] spec.signing_secret: "
         "environment variable CRM_SIGNING_SECRET is not set\n"
         "    hint: `personas apply` and `personas run` need it: set CRM_SIGNING_SECRET, "
         "or write ${CRM_SIGNING_SECRET:-default}.\n"
-        "1 error, 1 warning in 2 files.\n"
+        "2 errors, 1 warning in 2 files; 1 document could not be checked further until they are fixed.\n"
     )
 
 
@@ -104,9 +107,14 @@ def test_json_output_shape(write_project):
             "file": "audiences/buyers.yaml", "line": 8, "column": 5, "path": "spec.include.windw",
             "code": "unknown-key", "severity": "error", "message": "unknown key `windw`",
             "hint": "did you mean `window`?",
+        }, {
+            "file": "audiences/buyers.yaml", "line": 10, "column": 20, "path": "spec.destinations[0].destination",
+            "code": "unknown-destination", "severity": "error", "message": "unknown destination `crn`",
+            "hint": "did you mean `crm`?",
         }],
         "summary": {
-            "errors": 1, "warnings": 0, "files_with_problems": 1, "files_checked": 5,
+            "errors": 2, "warnings": 0, "files_with_problems": 1, "files_checked": 5,
+            "documents_not_checked_further": 1,
             "traits": 3, "audiences": 1, "destinations": 1,
         },
     }
@@ -153,3 +161,21 @@ def test_project_defaults_to_the_current_folder(write_project):
 
     assert completed.returncode == 1
     assert completed.stdout.splitlines()[0] == "audiences/buyers.yaml:8:5: error[unknown-key] spec.include.windw: unknown key `windw`"
+
+
+def test_summary_counts_documents_checked_in_part(write_project):
+    settings = 'version: 1\nname: shop\nidentity: {identifiers: [{type: user_id, limit: 0}], blocked_patterns: ["(a"]}\n'
+    audience = (
+        "apiVersion: personas/v1\nkind: Audience\nmetadata: {name: a}\n"
+        "spec:\n  holdout: 60%\n  include: {audience: ghost}\n"
+        "  destinations: [{destination: nowhere, identifier: fax}]\n"
+    )
+    root = write_project({"personas.yaml": settings, "audiences/a.yaml": audience}, base=False)
+
+    result = _validate(root)
+
+    assert result.exit_code == 1
+    assert result.output.count("error[") == 6
+    assert result.output.endswith(
+        "6 errors, 0 warnings in 2 files; 2 documents could not be checked further until they are fixed.\n"
+    )

@@ -39,7 +39,7 @@ def _print_text(app: AppContext, result) -> None:
         text = format_diagnostic(diagnostic).replace(f" {word}[", " " + app.console.style(word, fg=color, bold=True) + "[", 1)
         app.console.print(text)
     if not result.valid:
-        app.console.print(summarize(result.diagnostics))
+        app.console.print(summarize(result.diagnostics, getattr(result, "unchecked", 0)))
         return
     counts = result.counts
     line = f"Valid: {_count(counts['traits'], 'trait')}, {_count(counts['audiences'], 'audience')}, " \
@@ -61,6 +61,7 @@ def _as_json(result) -> dict:
             "warnings": len(result.diagnostics) - len(found),
             "files_with_problems": len({diagnostic.file for diagnostic in result.diagnostics}),
             "files_checked": result.files,
+            "documents_not_checked_further": getattr(result, "unchecked", 0),
             **result.counts,
         },
     }
