@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from reconciler.cli import AppContext, pass_app
+from reconciler.gcpause import paused_gc
 
 FORMATS = click.Choice(["text", "json", "markdown"])
 
@@ -31,17 +32,8 @@ def command(
     estimate: bool,
 ) -> int:
     """Compare the specs with the applied state and show the changes; writes nothing but --out."""
-    from reconciler.plan.service import make_plan, open_state_reader, read_state
-
-    project = app.load_project()
-    for warning in getattr(project, "warnings", []):
-        app.console.warning(_diagnostic_text(warning))
-    store = open_state_reader(project)
-    try:
-        snapshot = read_state(store)
-        plan, _ = make_plan(project, store, snapshot, targets=targets, excludes=excludes)
-    finally:
-        store.close()
+    with paused_gc():  # imports and loading make many objects and few cycles; see paused_gc
+        project, plan = _load_and_plan(app, targets, excludes)
     if out is not None:
         from reconciler.plan.render_json import write_plan
 
@@ -54,6 +46,22 @@ def command(
     if detailed_exitcode and not plan.is_empty:
         return 2
     return 0
+
+
+def _load_and_plan(app: AppContext, targets: tuple[str, ...], excludes: tuple[str, ...]) -> tuple[Any, Any]:
+    """Load the project, read the state without writing and return both with the plan between them."""
+    from reconciler.plan.service import make_plan, open_state_reader, read_state
+
+    project = app.load_project()
+    for warning in getattr(project, "warnings", []):
+        app.console.warning(_diagnostic_text(warning))
+    store = open_state_reader(project)
+    try:
+        snapshot = read_state(store)
+        plan, _ = make_plan(project, store, snapshot, targets=targets, excludes=excludes)
+    finally:
+        store.close()
+    return project, plan
 
 
 def print_plan(app: AppContext, plan: Any, output_format: str) -> None:
