@@ -31,6 +31,7 @@ from reconciler.destinations.snapshots import ensure_tables, snapshots
 log = logging.getLogger(__name__)
 
 _SKIPPED_TABLES = {"personas_suppressions", "personas_erasures"}
+_RAW_TEXT_COLUMNS = {("personas_quarantine", "raw_line")}
 _TEXT_TYPES = ("char", "text", "string", "varchar")
 _DOCUMENT_TYPES = ("json",)
 
@@ -187,6 +188,9 @@ def purge(connection: sa.Connection, person: Person) -> dict[str, int]:
             text = sa.cast(column, sa.Text) if _is_document(kind) else column
             conditions.append(text.in_(tokens))
             conditions += [text.contains(json.dumps(token), autoescape=True) for token in tokens]
+            if (table_name, name) in _RAW_TEXT_COLUMNS:
+                # A malformed line may hold the value unquoted; dropping a stranger's junk line is the lesser harm.
+                conditions += [text.contains(token, autoescape=True) for token in tokens]
         if conditions:
             count = _count_and_delete(connection, table, sa.or_(*conditions))
             if count:

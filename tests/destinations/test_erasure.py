@@ -108,7 +108,7 @@ def test_profile_delete_leaves_no_trace(tmp_path, receiver, redis_url, redis_pre
     (project / "personas.yaml").write_text(f"version: 1\nname: erase\n{warehouse_line}as_of: 2024-04-01T00:00:00Z\n")
     (project / "specs.yaml").write_text(textwrap.dedent(SPECS.format(
         url=receiver.url, redis_url=redis_url, prefix=redis_prefix, table_url=postgres_url)))
-    lines = [json.dumps(message) for message in MESSAGES] + ['{"type": "track", "userId": "alice_1", "event": ']
+    lines = [json.dumps(message) for message in MESSAGES] + ['{"type": "track", "userId": "alice_1", "event": ', "not json: alice@example.com"]
     (project / "events.jsonl").write_text("\n".join(lines) + "\n")
 
     invoke(project, "apply", "--auto-approve")
