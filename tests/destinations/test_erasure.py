@@ -118,6 +118,15 @@ def test_profile_delete_leaves_no_trace(tmp_path, receiver, redis_url, redis_pre
     assert client.smembers(f"{redis_prefix}audience:buyers") == {"alice_1", "bob_1"}
     assert receiver.holdings() == {"buyers": {"alice@example.com", "bob@example.com"}}
 
+    if warehouse == "postgresql":
+        engine = sa.create_engine(postgres_url)
+    else:
+        engine = sa.create_engine(f"duckdb:///{project / '.personas' / 'warehouse.duckdb'}")
+    assert sum("alice@example.com" in text for text in text_values(engine)) > 3
+    with engine.connect() as connection:
+        assert connection.execute(sa.text("SELECT count(*) FROM personas_quarantine")).scalar_one() == 2
+    engine.dispose()
+
     output = invoke(project, "profile", "delete", "alice@example.com", "--yes")
     assert "alice" not in output
 
