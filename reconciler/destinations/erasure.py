@@ -1,11 +1,11 @@
 """Erasing a person: suppress, remove from every destination, purge every row that names them.
 
-Order matters: the suppression list is written first (so an ingest running
-afterwards already drops their messages), then exits go to every destination
-that holds one of their identifier values, whatever its mode and unguarded,
-then every personas_* table of the warehouse loses the rows that hold one of
-their identifier values or profile ids, and last the files of file
-destinations are rewritten without them.
+The steps run in this order. The suppression list is written first, so an
+ingest running afterwards already drops their messages. Then exits go to
+every destination that received one of their identifier values, whatever its
+mode and without the removal guard. Then every personas_* table of the
+warehouse loses the rows that contain one of their identifier values or
+profile ids. Last, the files of file destinations are rewritten without them.
 
 A row "holds" a value when a text or JSON column equals it or contains it as
 a JSON string (with its quotes, as in raw message lines); matching is exact,

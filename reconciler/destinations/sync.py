@@ -3,7 +3,7 @@
 For each (audience, destination) pair, one pass:
 
 1. re-send the changes still pending in the outbox from an earlier run, with
-   their original idempotency keys; a pair whose backlog does not drain
+   their original idempotency keys. A pair whose backlog does not drain
    queues nothing new, so a change is never queued twice;
 2. queue new changes: the desired set (membership after holdout and consent,
    as identifier values) diffed in SQL against the last acknowledged snapshot;
@@ -193,7 +193,7 @@ def sync_pair(context: SyncContext, adapter: DestinationAdapter, work: PairWork)
 
 
 def _follow_rename(context: SyncContext, adapter: DestinationAdapter, pair: box.Pair) -> None:
-    """After a rename, let the destination move what it holds under the old audience name."""
+    """After a rename, let the destination move the data it keeps under the old audience name."""
     with context.transaction() as connection:
         old_names = box.snapshot_names(connection, pair)
     for old in old_names:
