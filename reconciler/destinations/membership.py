@@ -4,7 +4,8 @@ The desired set is the audience's members, less the holdout, less members
 missing any consent trait (a consent trait is true only when its stored
 boolean value is true), joined to the identifier values of the configured
 type: `latest` keeps the value with the greatest last_seen (ties: the
-greatest value), `all` up to 3 values in that order. Each row carries a
+greatest value), `all` up to 3 values in that order. Account audiences send
+each account's group id instead, as identifier type `group_id`. Each row carries a
 `traits_sig`, a text form of the sent traits' values, so a changed trait is
 found by comparing text in SQL without building JSON there.
 """
@@ -18,6 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 
 ALL_VALUES_LIMIT = 3
+ACCOUNT_IDENTIFIER = "group_id"
 _SIG_SEPARATOR = "\x1f"
 _MISSING = "\x1e"  # a value no trait holds in practice; PostgreSQL text refuses NUL
 
@@ -65,6 +67,7 @@ class Selection:
     identifier_values: str
     traits: tuple[TraitRef, ...]
     consent: tuple[TraitRef, ...]
+    entity: str = "user"
 
 
 def eligible_members(selection: Selection) -> sa.Select:
@@ -95,6 +98,14 @@ def consented_members(selection: Selection) -> sa.Subquery:
 def desired(selection: Selection, identifiers: sa.FromClause) -> sa.Subquery:
     """Build the desired set: identifier_value, identifier_type, subject_id, traits_sig (one row per value)."""
     members = consented_members(selection)
+    if selection.entity == "account":
+        # An account member is its group id: that value is sent, typed group_id, whatever `identifier` names.
+        query = sa.select(
+            members.c.subject_id.label("identifier_value"),
+            sa.literal(ACCOUNT_IDENTIFIER, sa.Text).label("identifier_type"),
+            members.c.subject_id,
+        )
+        return _with_traits_sig(query, members, selection.traits).subquery("desired")
     ranked = _ranked_identifiers(selection, identifiers)
     limit = 1 if selection.identifier_values == "latest" else ALL_VALUES_LIMIT
     query = (

@@ -94,6 +94,7 @@ def _audience_pairs(project: Any, state: Any, audience: Any, options: SyncOption
             identifier_values=target.identifier_values,
             traits=tuple(TraitRef(name, _id(state, f"trait.{name}")) for name in sorted(target.traits)),
             consent=tuple(TraitRef(name, _id(state, f"trait.{name}")) for name in sorted(spec.consent)),
+            entity=audience.spec.entity,
         )
         work = PairWork(
             pair=pair,

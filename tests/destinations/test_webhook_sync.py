@@ -431,3 +431,28 @@ def test_replaced_audience_moves_its_state_and_resyncs_once(workspace, receiver)
     assert (record.entered, record.exited, record.acknowledged) == (3, 0, 3)
     assert workspace.query("SELECT DISTINCT audience_id FROM personas_sync_snapshots") == [(new_id,)]
     assert record_of(workspace.sync(), "vip", "crm").sent == 0
+
+
+def test_account_audience_sends_group_ids(workspace, receiver):
+    specs = f"""
+apiVersion: personas/v1
+kind: Audience
+metadata: {{name: big_accounts}}
+spec:
+  entity: account
+  include: {{any_user: {{event: Order Completed}}}}
+  destinations:
+    - {{destination: crm, identifier: user_id}}
+---
+apiVersion: personas/v1
+kind: Destination
+metadata: {{name: crm}}
+spec: {{type: webhook, url: "{receiver.url}"}}
+"""
+    workspace.write_specs(specs)
+    workspace.apply()
+    workspace.prepare()
+    workspace.set_members("big_accounts", ["acme", "globex"])
+    workspace.sync()
+    assert [(c["identifier"]["type"], c["identifier"]["value"]) for c in receiver.acknowledged_changes()] == [
+        ("group_id", "acme"), ("group_id", "globex")]
