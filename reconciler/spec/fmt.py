@@ -15,8 +15,11 @@ Each document then goes through two passes:
    comments as written. Flow mappings (`{from: 120d, to: 45d}`) are reordered
    here, on the loaded objects, since they hold no comments.
 
-Formatting never changes what a file means: a test loads every example before
-and after and compares the data.
+Formatting never changes what a file means: each document is read before and
+after, as `personas validate` reads it, and the data and anchor names must
+match. When moving keys would change them (an alias placed before its anchor),
+the document keeps its key order and gets the layout pass only, with a note;
+when even that would change them, the file is left unchanged with an error.
 """
 
 from __future__ import annotations
@@ -73,16 +76,24 @@ def roots_for(filename: str) -> Models:
     return PROJECT_MODELS if filename.rsplit("/", 1)[-1] == PROJECT_FILE else RESOURCE_MODELS
 
 
-def format_text(text: str, *, source: str = "<text>", roots: Models | None = None) -> str:
-    """Return `text` formatted canonically; raise SpecError, naming file and line, on invalid YAML."""
+def format_text(
+    text: str, *, source: str = "<text>", roots: Models | None = None, notes: list[str] | None = None
+) -> str:
+    """Return `text` formatted canonically; raise SpecError, naming file and line, on invalid YAML.
+
+    When keys cannot be reordered without changing what a document means
+    (an alias would come before its anchor), that document keeps its key
+    order and a line saying so is added to `notes`.
+    """
     roots = roots if roots is not None else roots_for(source)
+    notes = notes if notes is not None else []
     text = text.replace("\r\n", "\n")
     if not text.endswith("\n"):
         text += "\n"
     pieces = []
     for part in _split_documents(text):
         if part.has_content:
-            pieces.append(_format_document("".join(part.lines), roots, source, part.first_line))
+            pieces.append(_format_document("".join(part.lines), roots, source, part.first_line, notes))
         else:
             pieces.append("".join(line.rstrip() + "\n" for line in part.lines))
     formatted = "".join(pieces).rstrip("\n")
@@ -115,21 +126,69 @@ def _compose(text: str) -> Node | None:
     return YAML(typ="safe").compose(text)
 
 
-def _format_document(text: str, roots: Models, source: str, first_line: int) -> str:
+def _format_document(text: str, roots: Models, source: str, first_line: int, notes: list[str]) -> str:
     try:
         YAML(typ="safe").load(text)  # syntax and duplicate keys, before anything moves
-        text = _reorder_keys(text, roots)
-        data = _round_trip().load(text)
+        before = _meaning(text)
+        anchor = before[1][0] if before[1] else None
+        try:
+            formatted = _layout(_reorder_keys(text, roots), roots, reorder=True)
+        except YAMLError:
+            if anchor is None:
+                raise
+            formatted = None  # the new order put an alias before its anchor
+        if anchor is not None and (formatted is None or not _same_meaning(_meaning(formatted), before)):
+            name, line = anchor
+            notes.append(
+                f"{source}:{first_line + line}: cannot reorder keys around the anchor `&{name}`; formatted indentation only"
+            )
+            formatted = _layout(text, roots, reorder=False)
     except MarkedYAMLError as error:
         raise _syntax_error(error, source, first_line) from None
     except YAMLError as error:
         raise SpecError(f"{source}: invalid YAML: {error}", hint="Fix the YAML; the file was left unchanged.") from None
     except RecursionError:
         raise SpecError(f"{source}: the YAML nests too deeply (or an alias refers to itself)", hint="The file was left unchanged.") from None
-    _order_flow_mappings(data, roots)
+    if formatted != text and not _same_meaning(_meaning(formatted), before):
+        raise SpecError(
+            f"{source}:{first_line + 1}: formatting would change what this document means",
+            hint="The file was left unchanged; format it by hand.",
+        )
+    return formatted
+
+
+def _layout(text: str, roots: Models, *, reorder: bool) -> str:
+    """Load and dump with the round-trip parser: indentation, and flow mappings in key order when `reorder`."""
+    data = _round_trip().load(text)
+    if reorder:
+        _order_flow_mappings(data, roots)
     stream = io.StringIO()
     _round_trip().dump(data, stream)
     return _indent_comments(stream.getvalue())
+
+
+def _meaning(text: str) -> tuple[list[Any], list[tuple[str, int]]]:
+    """Return what a document means: its data as `personas validate` reads it, and its anchors.
+
+    Anchors are listed by name with their 1-based line, in order, so an
+    anchor that formatting dropped, even an unused one, counts as a change.
+    """
+    from reconciler.spec.loader import parse_yaml_text
+
+    from ruamel.yaml.tokens import AnchorToken
+
+    parsed = parse_yaml_text(text, "")
+    try:
+        tokens = YAML(typ="safe").scan(text)
+        anchors = [(str(token.value), token.start_mark.line + 1) for token in tokens if isinstance(token, AnchorToken)]
+    except YAMLError:
+        anchors = []  # a broken text already differs from the original in its data
+    return [document.data for document in parsed.documents], anchors
+
+
+def _same_meaning(first: tuple[list[Any], list[tuple[str, int]]], second: tuple[list[Any], list[tuple[str, int]]]) -> bool:
+    """True when two readings hold the same data and the same anchor names; anchors may move."""
+    return first[0] == second[0] and sorted(name for name, _ in first[1]) == sorted(name for name, _ in second[1])
 
 
 def _indent_comments(text: str) -> str:
@@ -309,6 +368,7 @@ class FormattedFile:
     original: str
     formatted: str | None  # None when the file could not be read or parsed
     error: SpecError | None = None
+    notes: tuple[str, ...] = ()  # what formatting left undone, such as keys kept in order around an anchor
 
     @property
     def changed(self) -> bool:
@@ -319,6 +379,8 @@ def format_file(path: Path, *, display_name: str | None = None) -> FormattedFile
     """Format one file in memory. `display_name` is the name used in error messages."""
     name = display_name or path.as_posix()
     try:
+        if not stat.S_ISREG(path.stat().st_mode):
+            return FormattedFile(path, "", None, notes=(f"{name}: not a regular file; skipped",))
         original = path.read_bytes().decode("utf-8")
     except UnicodeDecodeError as error:
         return FormattedFile(path, "", None, SpecError(f"{name}: not UTF-8 text ({error.reason} at byte {error.start})"))
@@ -326,7 +388,9 @@ def format_file(path: Path, *, display_name: str | None = None) -> FormattedFile
         return FormattedFile(path, "", None, SpecError(f"{name}: read failed: {error.strerror}"))
     try:
         text = original.removeprefix("\ufeff")  # a byte order mark is not written back
-        return FormattedFile(path, original, format_text(text, source=name, roots=roots_for(path.name)))
+        notes: list[str] = []
+        formatted = format_text(text, source=name, roots=roots_for(path.name), notes=notes)
+        return FormattedFile(path, original, formatted, notes=tuple(notes))
     except SpecError as error:
         return FormattedFile(path, original, None, error)
 

@@ -34,10 +34,15 @@ def command(app: AppContext, check: bool, show_diff: bool, paths: tuple[Path, ..
         app.console.warning(f"no *.yaml or *.yml files found in {', '.join(_display_path(p) for p in paths or (app.project_dir,))}")
         return 0
 
-    changed, failed = [], 0
+    changed, failed, skipped = [], 0, 0
     for path in files:
         display_name = _display_path(path)
         result = format_file(path, display_name=display_name)
+        for note in result.notes:
+            app.console.warning(note)
+        if result.error is None and result.formatted is None:
+            skipped += 1  # not a regular file
+            continue
         if result.error is not None:
             app.console.error(result.error.message, result.error.hint)
             failed += 1
@@ -53,7 +58,7 @@ def command(app: AppContext, check: bool, show_diff: bool, paths: tuple[Path, ..
             write_file(path, result.formatted)
             app.console.print(f"formatted: {display_name}")
 
-    _summarise(app, len(files), changed, failed, write=not (check or show_diff))
+    _summarise(app, len(files) - skipped, changed, failed, write=not (check or show_diff))
     return 1 if failed or (check and changed) else 0
 
 
