@@ -456,3 +456,23 @@ spec: {{type: webhook, url: "{receiver.url}"}}
     workspace.sync()
     assert [(c["identifier"]["type"], c["identifier"]["value"]) for c in receiver.acknowledged_changes()] == [
         ("group_id", "acme"), ("group_id", "globex")]
+
+
+def test_deleted_destination_gets_exits_from_its_last_applied_spec(workspace, receiver):
+    make(workspace, receiver)
+    workspace.set_members("vip", workspace.users(12))
+    workspace.sync()
+    text = (workspace.root / "resources.yaml").read_text()
+    text = text.replace("  destinations:\n    - {destination: crm, identifier: user_id, traits: [], send_updates: false}\n", "")
+    text = text[: text.index("---\napiVersion: personas/v1\nkind: Destination")]
+    (workspace.root / "resources.yaml").write_text(text)
+    workspace.apply()
+
+    record = record_of(workspace.sync(), "vip", "crm")
+    assert (record.exited, record.held_back, record.acknowledged) == (12, 0, 12)
+    assert sent(receiver, 1) == sorted(("exited", f"u_{n}") for n in range(1, 13))
+    store = workspace.store()
+    try:
+        assert [stone for stone in store.tombstones() if stone.kind == "Destination"] == []
+    finally:
+        store.close()
