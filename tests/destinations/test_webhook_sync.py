@@ -476,3 +476,19 @@ def test_deleted_destination_gets_exits_from_its_last_applied_spec(workspace, re
         assert [stone for stone in store.tombstones() if stone.kind == "Destination"] == []
     finally:
         store.close()
+
+
+def test_project_default_guard_applies_when_the_destination_sets_none(workspace, receiver):
+    specs = AUDIENCE.format(url=receiver.url, mode="diff", identifier="user_id", traits="", send_updates="false",
+                            consent="", holdout="0%", batch_size=500, extra="")
+    workspace.write_specs(specs.replace("  max_removals: {share: 20%, at_least: 10}\n", ""))
+    config = workspace.root / "personas.yaml"
+    config.write_text(config.read_text() + "defaults: {max_removals: {share: 10%, at_least: 2}}\n")
+    workspace.apply()
+    workspace.prepare()
+    subjects = workspace.users(10)
+    workspace.set_members("vip", subjects)
+    workspace.sync()
+    workspace.set_members("vip", subjects[:8])
+    record = record_of(workspace.sync(), "vip", "crm")
+    assert (record.exited, record.held_back) == (2, 2)
