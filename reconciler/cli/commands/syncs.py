@@ -21,7 +21,7 @@ def command() -> None:
 @click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @pass_app
 def list_(app: AppContext, output_format: str) -> int:
-    """The last sync of every audience and destination, with its match rate and last error."""
+    """Show the last sync of every audience and destination, with its match rate and last error."""
     project = app.load_project()
     records = _latest(_records(project, None, None, limit=None))
     sent = _members_sent(project)
@@ -48,7 +48,7 @@ def list_(app: AppContext, output_format: str) -> int:
 @click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @pass_app
 def show(app: AppContext, selector: str, output_format: str) -> int:
-    """The recent syncs of one audience (to one destination), newest first."""
+    """Show the recent syncs of one audience (to one destination), newest first."""
     from reconciler.destinations.options import parse_selector
     from reconciler.errors import UsageError
 
@@ -108,7 +108,7 @@ def _members_sent(project: Any) -> dict[tuple[str, str], int] | None:
 
 
 def _latest(records: list[Any]) -> list[Any]:
-    """The newest record of each (audience, destination), in name order."""
+    """Keep the newest record of each (audience, destination), in name order."""
     latest: dict[tuple[str, str], Any] = {}
     for record in records:
         latest.setdefault((record.audience, record.destination), record)
