@@ -3,6 +3,8 @@
 `personas plan` only reads the state, and importing SQLAlchemy costs more
 than everything else the read does. This reader opens the file read-only
 (`mode=ro`), so it cannot create, lock for writing or change anything.
+The one exception is the rollback of what a crashed writer left, which
+SQLite requires before any read.
 It returns the same records as `StateStore`. It decodes the columns the way
 SQLAlchemy's types store them (JSON as text, times as naive UTC text,
 booleans as integers) and checks the schema version with the same rule.
@@ -31,6 +33,8 @@ from reconciler.state.versions import VERSION_TABLE, ensure_supported, version_o
 
 # How long SQLite waits for another process's write transaction, in seconds.
 SQLITE_BUSY_TIMEOUT = 30.0
+# The error code of a read-only connection that finds a journal left by a crashed writer.
+SQLITE_READONLY_ROLLBACK = 776
 
 _PLAIN_FILE_URL = re.compile(r"^sqlite(?:\+pysqlite)?:///(?P<path>[^?#]+)$")
 _JSON_COLUMNS = ("spec", "previous_names", "secret_hashes")
@@ -135,33 +139,67 @@ class SqliteReader:
 
     @contextmanager
     def _reading(self) -> Iterator[sqlite3.Connection | None]:
-        """Yield a read-only connection inside one read transaction, or None when the file does not exist."""
+        """Yield a connection inside one read transaction, or None when the file does not exist."""
         if not self.path.is_file():
             yield None
             return
-        uri = f"file:{quote(self.path.as_posix())}?mode=ro"
         try:
-            connection = sqlite3.connect(uri, uri=True, timeout=SQLITE_BUSY_TIMEOUT, isolation_level=None)
-        except sqlite3.Error as error:
+            connection = _connect(self.path)
+        except sqlite3.DatabaseError as error:
+            if not _cannot_use(error):
+                raise
             raise self._state_error(error) from None
-        connection.row_factory = sqlite3.Row
         try:
-            connection.execute("BEGIN")  # every query below reads one snapshot
             yield connection
         except sqlite3.DatabaseError as error:
-            # As on the SQLAlchemy path: only "cannot use" errors are the user's to fix.
-            if type(error) not in (sqlite3.OperationalError, sqlite3.DatabaseError):
+            if not _cannot_use(error):
                 raise
             raise self._state_error(error) from None
         finally:
             connection.close()
 
-    def _state_error(self, error: sqlite3.Error) -> StateError:
+    def _state_error(self, error: sqlite3.DatabaseError) -> StateError:
+        """Word a "cannot use" error as the SQLAlchemy path does, naming the store."""
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         return StateError(
             f"cannot use the state store at {self.where}: {reason}",
             hint="Check that the database is running and that `state:` in personas.yaml points at it.",
         )
+
+
+def _cannot_use(error: sqlite3.DatabaseError) -> bool:
+    """Tell whether an error means the store cannot be used; subclasses such as IntegrityError are bugs or races."""
+    return type(error) in (sqlite3.OperationalError, sqlite3.DatabaseError)
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    """Open the file read-only, inside a read transaction.
+
+    A writer that died in the middle of a transaction leaves a hot journal,
+    which only a read-write connection may roll back. In that case the file
+    is opened read-write (`mode=rw` never creates it) so that SQLite restores
+    the last committed state, as a StateStore read does.
+    """
+    try:
+        return _open(path, "ro")
+    except sqlite3.OperationalError as error:
+        if error.sqlite_errorcode != SQLITE_READONLY_ROLLBACK:
+            raise
+    return _open(path, "rw")
+
+
+def _open(path: Path, mode: str) -> sqlite3.Connection:
+    uri = f"file:{quote(path.as_posix())}?mode={mode}"
+    connection = sqlite3.connect(uri, uri=True, timeout=SQLITE_BUSY_TIMEOUT, isolation_level=None)
+    connection.row_factory = sqlite3.Row
+    try:
+        connection.execute("BEGIN")  # every query of one read reads one snapshot
+        # Reading the schema takes the shared lock now, so a hot journal or a file that is not a database shows here.
+        connection.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except BaseException:
+        connection.close()
+        raise
+    return connection
 
 
 def _current_version(connection: sqlite3.Connection) -> int | None:
@@ -173,7 +211,7 @@ def _current_version(connection: sqlite3.Connection) -> int | None:
 
 
 def _decoded(row: sqlite3.Row) -> dict[str, Any]:
-    """A row with JSON and time columns turned into values, as SQLAlchemy's column types return them."""
+    """Return a row as a dict, with JSON and time columns decoded as SQLAlchemy's column types decode them."""
     values = dict(zip(row.keys(), row))
     for column in _JSON_COLUMNS:
         if column in values and values[column] is not None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import os
 import sqlite3
+import subprocess
+import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -157,3 +159,29 @@ def test_only_plain_file_urls_use_sqlite3(tmp_path):
     with pytest.raises(StateError, match="needs a SQLite file"):
         open_reader("sqlite://")
 
+
+
+CRASHING_WRITER = """
+import os, sqlite3, sys
+connection = sqlite3.connect(sys.argv[1], isolation_level=None)
+connection.execute("PRAGMA cache_size = 1")  # spill changed pages to the file before the commit
+connection.execute("BEGIN IMMEDIATE")
+connection.execute("UPDATE meta SET serial = 99")
+connection.execute("CREATE TABLE filler (text TEXT)")
+connection.executemany("INSERT INTO filler VALUES (?)", [("x" * 200,)] * 5000)
+os._exit(0)  # die inside the transaction, leaving its journal behind
+"""
+
+
+def test_reader_rolls_back_a_crashed_write(url, tmp_path):
+    fill(url)
+    with open_store(url) as store:
+        before = store.read()
+    subprocess.run([sys.executable, "-c", CRASHING_WRITER, str(tmp_path / "state.db")], check=True)
+    assert (tmp_path / "state.db-journal").exists()
+
+    snapshot = SqliteReader(sqlite_file(url)).read()
+
+    assert snapshot == before
+    assert snapshot.serial == 3
+    assert not (tmp_path / "state.db-journal").exists()
