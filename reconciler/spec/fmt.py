@@ -18,8 +18,8 @@ Each document then goes through two passes:
 Formatting never changes what a file means: each document is read before and
 after, as `personas validate` reads it, and the data and anchor names must
 match. When moving keys would change them (an alias placed before its anchor),
-the document keeps its key order and gets the layout pass only, with a note;
-when even that would change them, the file is left unchanged with an error.
+the document keeps its key order and gets the layout pass only, with a note.
+When even that would change them, the file is left unchanged with an error.
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from reconciler.errors import SpecError
+from reconciler.spec.fmt_cache import FormattedCache, file_key
 from reconciler.spec.key_order import (
     PROJECT_MODELS,
     RESOURCE_MODELS,
@@ -128,17 +129,19 @@ def _compose(text: str) -> Node | None:
 
 def _format_document(text: str, roots: Models, source: str, first_line: int, notes: list[str]) -> str:
     try:
-        YAML(typ="safe").load(text)  # syntax and duplicate keys, before anything moves
-        before = _meaning(text)
-        anchor = before[1][0] if before[1] else None
+        _check_readable(text)
+        anchors = _anchors(text)
         try:
             formatted = _layout(_reorder_keys(text, roots), roots, reorder=True)
         except YAMLError:
-            if anchor is None:
+            if not anchors:
                 raise
             formatted = None  # the new order put an alias before its anchor
-        if anchor is not None and (formatted is None or not _same_meaning(_meaning(formatted), before)):
-            name, line = anchor
+        if formatted == text:
+            return text
+        before = _meaning(text)
+        if anchors and (formatted is None or not _same_meaning(_meaning(formatted), before)):
+            name, line = anchors[0]
             notes.append(
                 f"{source}:{first_line + line}: cannot reorder keys around the anchor `&{name}`; formatted indentation only"
             )
@@ -157,6 +160,18 @@ def _format_document(text: str, roots: Models, source: str, first_line: int, not
     return formatted
 
 
+def _check_readable(text: str) -> None:
+    """Raise YAMLError on a syntax error or a duplicate key, before anything moves.
+
+    The C-based loader of `personas validate` finds both quickly. Only when
+    it finds a problem is the slower ruamel.yaml loader run, for its message.
+    """
+    from reconciler.spec.loader import parse_yaml_text
+
+    if parse_yaml_text(text, "").diagnostics:
+        YAML(typ="safe").load(text)
+
+
 def _layout(text: str, roots: Models, *, reorder: bool) -> str:
     """Load and dump with the round-trip parser: indentation, and flow mappings in key order when `reorder`."""
     data = _round_trip().load(text)
@@ -168,22 +183,23 @@ def _layout(text: str, roots: Models, *, reorder: bool) -> str:
 
 
 def _meaning(text: str) -> tuple[list[Any], list[tuple[str, int]]]:
-    """Return what a document means: its data as `personas validate` reads it, and its anchors.
-
-    Anchors are listed by name with their 1-based line, in order, so an
-    anchor that formatting dropped, even an unused one, counts as a change.
-    """
+    """Return what a document means: its data as `personas validate` reads it, and its anchors."""
     from reconciler.spec.loader import parse_yaml_text
 
+    return [document.data for document in parse_yaml_text(text, "").documents], _anchors(text)
+
+
+def _anchors(text: str) -> list[tuple[str, int]]:
+    """List the anchors of a text by name and 1-based line, in order, so that a dropped one, even unused, counts as a change."""
+    if "&" not in text:
+        return []  # the scanner is pure Python: skip it for the many files without anchors
     from ruamel.yaml.tokens import AnchorToken
 
-    parsed = parse_yaml_text(text, "")
     try:
         tokens = YAML(typ="safe").scan(text)
-        anchors = [(str(token.value), token.start_mark.line + 1) for token in tokens if isinstance(token, AnchorToken)]
+        return [(str(token.value), token.start_mark.line + 1) for token in tokens if isinstance(token, AnchorToken)]
     except YAMLError:
-        anchors = []  # a broken text already differs from the original in its data
-    return [document.data for document in parsed.documents], anchors
+        return []  # a broken text already differs from the original in its data
 
 
 def _same_meaning(first: tuple[list[Any], list[tuple[str, int]]], second: tuple[list[Any], list[tuple[str, int]]]) -> bool:
@@ -375,13 +391,21 @@ class FormattedFile:
         return self.formatted is not None and self.formatted != self.original
 
 
-def format_file(path: Path, *, display_name: str | None = None) -> FormattedFile:
-    """Format one file in memory. `display_name` is the name used in error messages."""
+def format_file(path: Path, *, display_name: str | None = None, cache: FormattedCache | None = None) -> FormattedFile:
+    """Format one file in memory. `display_name` is the name used in error messages.
+
+    With a `cache`, a file whose bytes are known to be canonical is not
+    formatted again, and a file found canonical is added to it.
+    """
     name = display_name or path.as_posix()
     try:
         if not stat.S_ISREG(path.stat().st_mode):
             return FormattedFile(path, "", None, notes=(f"{name}: not a regular file; skipped",))
-        original = path.read_bytes().decode("utf-8")
+        raw = path.read_bytes()
+        key = file_key(raw, path.name)
+        if cache is not None and key in cache:
+            return FormattedFile(path, raw.decode("utf-8"), raw.decode("utf-8"))
+        original = raw.decode("utf-8")
     except UnicodeDecodeError as error:
         return FormattedFile(path, "", None, SpecError(f"{name}: not UTF-8 text ({error.reason} at byte {error.start})"))
     except OSError as error:
@@ -390,6 +414,8 @@ def format_file(path: Path, *, display_name: str | None = None) -> FormattedFile
         text = original.removeprefix("\ufeff")  # a byte order mark is not written back
         notes: list[str] = []
         formatted = format_text(text, source=name, roots=roots_for(path.name), notes=notes)
+        if cache is not None and formatted == original and not notes:
+            cache.add(key)
         return FormattedFile(path, original, formatted, notes=tuple(notes))
     except SpecError as error:
         return FormattedFile(path, original, None, error)

@@ -28,16 +28,19 @@ def command(app: AppContext, check: bool, show_diff: bool, paths: tuple[Path, ..
     a YAML error, or, with --check, when a file would change.
     """
     from reconciler.spec.fmt import format_file, unified_diff, write_file
+    from reconciler.spec.fmt_cache import FormattedCache
 
     files = _collect(paths or (app.project_dir,))
     if not files:
         app.console.warning(f"no *.yaml or *.yml files found in {', '.join(_display_path(p) for p in paths or (app.project_dir,))}")
         return 0
 
+    # Only a project folder gets a cache: fmt run on loose files writes nothing beside them.
+    cache = FormattedCache(app.project_dir) if (app.project_dir / "personas.yaml").is_file() else None
     changed, failed, skipped = [], 0, 0
     for path in files:
         display_name = _display_path(path)
-        result = format_file(path, display_name=display_name)
+        result = format_file(path, display_name=display_name, cache=cache)
         for note in result.notes:
             app.console.warning(note)
         if result.error is None and result.formatted is None:
@@ -58,6 +61,8 @@ def command(app: AppContext, check: bool, show_diff: bool, paths: tuple[Path, ..
             write_file(path, result.formatted)
             app.console.print(f"formatted: {display_name}")
 
+    if cache is not None:
+        cache.save()
     _summarise(app, len(files) - skipped, changed, failed, write=not (check or show_diff))
     return 1 if failed or (check and changed) else 0
 
