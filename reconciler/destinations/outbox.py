@@ -125,7 +125,12 @@ def queue_exits(
     )
     if desired is not None:
         still = sa.select(desired.c.identifier_value).where(desired.c.identifier_value == snap.c.identifier_value)
-        query = query.where(~still.exists())
+        refused = sa.select(rejected.c.identifier_value).where(
+            pair_filter(rejected, pair.audience_id, pair.destination_id),
+            rejected.c.identifier_value == snap.c.identifier_value,
+            rejected.c.change_type == "exited",
+        )
+        query = query.where(~still.exists(), ~refused.exists())
     if only_values is not None:
         query = query.where(snap.c.identifier_value.in_(list(only_values)))
     return _insert(connection, pair, query.subquery("exiting"), "exited", run_id=run_id, at=at, now=now, status=status)
@@ -347,6 +352,11 @@ def snapshot_values(connection: sa.Connection, pair: Pair, *, audience: str) -> 
 def rename_snapshot(connection: sa.Connection, pair: Pair, old: str) -> None:
     where = sa.and_(pair_filter(snapshots, pair.audience_id, pair.destination_id), snapshots.c.audience == old)
     connection.execute(sa.update(snapshots).where(where).values(audience=pair.audience))
+
+
+def forget_rejections(connection: sa.Connection, pair: Pair) -> None:
+    """Clear the pair's rejected changes so they are sent again (full resync)."""
+    connection.execute(sa.delete(rejected).where(pair_filter(rejected, pair.audience_id, pair.destination_id)))
 
 
 def delete_pair(connection: sa.Connection, pair: Pair) -> None:

@@ -227,6 +227,8 @@ def _queue(context: SyncContext, adapter: DestinationAdapter, work: PairWork, ta
             return
         wanted = desired(work.selection, context.warehouse.identifiers())
         everything = work.mode == "mirror" or work.full_resync
+        if work.full_resync:
+            box.forget_rejections(connection, pair)
         tally.entered = box.queue_entries(connection, pair, wanted, everything=everything, **stamps)
         if work.send_updates and not everything:
             tally.updated = box.queue_updates(connection, pair, wanted, **stamps)

@@ -492,3 +492,19 @@ def test_project_default_guard_applies_when_the_destination_sets_none(workspace,
     workspace.set_members("vip", subjects[:8])
     record = record_of(workspace.sync(), "vip", "crm")
     assert (record.exited, record.held_back) == (2, 2)
+
+
+def test_rejected_exit_waits_for_a_full_resync(workspace, receiver):
+    make(workspace, receiver)
+    subjects = workspace.users(3)
+    workspace.set_members("vip", subjects)
+    workspace.sync(FAST)
+    receiver.reject_values = {"u_3"}
+    workspace.set_members("vip", subjects[:2])
+    assert record_of(workspace.sync(FAST), "vip", "crm").rejected == 1
+    receiver.reject_values = set()
+    assert record_of(workspace.sync(FAST), "vip", "crm").sent == 0
+
+    record = record_of(workspace.sync(SyncOptions(full_resync=("vip:crm",), retry=FAST.retry)), "vip", "crm")
+    assert (record.entered, record.exited, record.acknowledged) == (2, 1, 3)
+    assert workspace.query("SELECT count(*) FROM personas_sync_rejected") == [(0,)]
