@@ -160,6 +160,18 @@ def _format_document(text: str, roots: Models, source: str, first_line: int, not
     return formatted
 
 
+def _keep_anchors(data: Any, seen: set[int]) -> None:
+    """Mark every anchor to be written, since ruamel.yaml drops the anchor of an unaliased mapping or list."""
+    if id(data) in seen or not isinstance(data, (CommentedMap, CommentedSeq)):
+        return
+    seen.add(id(data))
+    anchor = data.yaml_anchor()
+    if anchor is not None:
+        data.yaml_set_anchor(anchor.value, always_dump=True)
+    for item in data.values() if isinstance(data, CommentedMap) else data:
+        _keep_anchors(item, seen)
+
+
 def _check_readable(text: str) -> None:
     """Raise YAMLError on a syntax error or a duplicate key, before anything moves.
 
@@ -175,6 +187,7 @@ def _check_readable(text: str) -> None:
 def _layout(text: str, roots: Models, *, reorder: bool) -> str:
     """Load and dump with the round-trip parser: indentation, and flow mappings in key order when `reorder`."""
     data = _round_trip().load(text)
+    _keep_anchors(data, set())
     if reorder:
         _order_flow_mappings(data, roots)
     stream = io.StringIO()

@@ -60,6 +60,20 @@ def test_unused_anchor_is_kept_when_keys_move():
     )
 
 
+def test_unused_anchor_on_a_mapping_is_kept():
+    text = (
+        "apiVersion: personas/v1\nkind: Audience\nmetadata: {name: a}\n"
+        "spec:\n  include: &inc {window: {to: 1d, from: 30d}, event: A}\n  exclude: &ex\n    event: B\n  entity: user\n"
+    )
+
+    formatted = format_text(text, source="a.yaml")
+
+    assert formatted == (
+        "apiVersion: personas/v1\nkind: Audience\nmetadata: {name: a}\n"
+        "spec:\n  entity: user\n  include: &inc {event: A, window: {from: 30d, to: 1d}}\n  exclude: &ex\n    event: B\n"
+    )
+
+
 def test_fmt_command_warns_and_keeps_meaning(tmp_path: Path):
     (tmp_path / "personas.yaml").write_text("version: 1\nname: acme\n")
     path = tmp_path / "quiet.yaml"
