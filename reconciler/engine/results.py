@@ -100,6 +100,49 @@ def temp_table(name: str, *columns: str) -> sa.Table:
     return sa.Table(name, sa.MetaData(), *(sa.Column(column) for column in columns))
 
 
+def analyze(connection: sa.Connection, table: sa.Table) -> None:
+    """Index a freshly filled temporary table by subject_id and gather statistics, on PostgreSQL.
+
+    Without them the planner may guess a handful of rows and pick a nested
+    loop that scans the table once per history row: an exit update against
+    15,000 members took 13 s. With the index such a loop is a lookup per row.
+    DuckDB needs neither.
+    """
+    if connection.dialect.name != "postgresql":
+        return
+    index = sa.Index(f"{table.name}_subject", table.c.subject_id)
+    connection.execute(sa.schema.CreateIndex(index))
+    connection.execute(sa.text(f"ANALYZE {connection.dialect.identifier_preparer.quote(table.name)}"))
+
+
+def refresh_statistics(connection: sa.Connection) -> list[str]:
+    """ANALYZE personas' own PostgreSQL tables whose statistics are missing or stale; returns their names.
+
+    A table changed by a large ingest or run is stale until autovacuum gets to
+    it (or forever, with autovacuum off). The planner then guesses a few rows
+    and picks nested loops: the CDNOW winback audience took 23 s instead of
+    0.3 s. Stale means never analyzed, or more changes since the last ANALYZE
+    than a tenth of its rows plus 1,000. Tables read through `sources:` are
+    not ours and are left alone.
+    """
+    if connection.dialect.name != "postgresql":
+        return []
+    stats = sa.table(
+        "pg_stat_user_tables", sa.column("relname"), sa.column("n_live_tup"), sa.column("n_mod_since_analyze"),
+        sa.column("last_analyze"), sa.column("last_autoanalyze"), schema="pg_catalog",
+    )
+    never = sa.and_(stats.c.last_analyze.is_(None), stats.c.last_autoanalyze.is_(None))
+    changed = stats.c.n_mod_since_analyze > stats.c.n_live_tup / 10 + 1000
+    query = sa.select(stats.c.relname).where(
+        stats.c.relname.like("personas\\_%", escape="\\"), sa.or_(never, changed)
+    ).order_by(stats.c.relname)
+    names = list(connection.execute(query).scalars())
+    quote = connection.dialect.identifier_preparer.quote
+    for name in names:
+        connection.execute(sa.text(f"ANALYZE {quote(name)}"))
+    return names
+
+
 def write_trait_values(
     connection: sa.Connection, trait: Any, trait_id: str, values: sa.Select, value_type: str, run_id: str, as_of: Any
 ) -> int:
@@ -146,6 +189,12 @@ def write_members(
     entered = count(entering)
     exited = count(open_rows.where(leaving))
 
+    # Exits first: the rows about to be inserted are members, so the update skips them.
+    connection.execute(
+        history.update()
+        .where(history.c.audience_id == audience_id, history.c.exited_at.is_(None), leaving)
+        .values(exited_at=as_of, exited_run=run_id)
+    )
     connection.execute(
         history.insert().from_select(
             ["audience_id", "subject_id", "entered_at", "entered_run"],
@@ -153,11 +202,6 @@ def write_members(
                 sa.literal(audience_id, sa.Text), members.c.subject_id, sa.literal(as_of, Timestamp), sa.literal(run_id, sa.Text)
             ).where(~is_open),
         )
-    )
-    connection.execute(
-        history.update()
-        .where(history.c.audience_id == audience_id, history.c.exited_at.is_(None), leaving)
-        .values(exited_at=as_of, exited_run=run_id)
     )
     connection.execute(audience_members.delete().where(audience_members.c.audience_id == audience_id))
     connection.execute(

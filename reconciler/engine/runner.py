@@ -190,14 +190,21 @@ class Computation:
         )
 
     def run(self, addresses: list[str]) -> None:
-        from reconciler.engine.results import ensure_results_tables
+        from reconciler.engine.results import ensure_results_tables, refresh_statistics
 
         with self.warehouse.engine.connect() as connection:
             with connection.begin():
                 ensure_results_tables(connection)
+            with connection.begin():
+                analyzed = refresh_statistics(connection)
+            if analyzed:
+                log.info("refreshed planner statistics of %s", ", ".join(analyzed))
             self._describe_sql_traits(connection)
             traits = [self.models[a] for a in addresses if a.startswith("trait.")]
             self._compute_traits(connection, traits)
+            # Audiences read the trait values just written: let the planner see them.
+            with connection.begin():
+                refresh_statistics(connection)
             for address in addresses:
                 if address.startswith("audience."):
                     self._compute_audience(connection, self.models[address])
@@ -245,20 +252,21 @@ class Computation:
 
         from reconciler.engine.compiler import build_scan, scan_values
         from reconciler.engine.compiler.functions import CreateTempTableAs
-        from reconciler.engine.results import temp_table
+        from reconciler.engine.results import analyze, temp_table
 
         scan = build_scan(self.context, group)
+        table = temp_table(name, "subject_id", *scan.labels.values(), *scan.invalid_labels.values())
         started = time.monotonic()
         try:
             with connection.begin():
-                connection.execute(sa.schema.DropTable(temp_table(name), if_exists=True))
+                connection.execute(sa.schema.DropTable(table, if_exists=True))
                 connection.execute(CreateTempTableAs(name, scan.select))
+                analyze(connection, table)
         except Exception as error:  # noqa: BLE001 - every trait of the group fails with the same reason
             for trait in group:
                 self._fail(trait, error, time.monotonic() - started)
             return
         share = (time.monotonic() - started) / len(group)
-        table = temp_table(name, "subject_id", *scan.labels.values(), *scan.invalid_labels.values())
         for trait in group:
 
             def write(trait=trait):
@@ -300,12 +308,13 @@ class Computation:
 
         from reconciler.engine.compiler import audience_select
         from reconciler.engine.compiler.functions import CreateTempTableAs
-        from reconciler.engine.results import temp_table, write_members
+        from reconciler.engine.results import analyze, temp_table, write_members
 
         table = temp_table("personas_members", "subject_id", "holdout")
         with connection.begin():
             connection.execute(sa.schema.DropTable(table, if_exists=True))
             connection.execute(CreateTempTableAs(table.name, audience_select(self.context, audience)))
+            analyze(connection, table)
             size, entered, exited = write_members(
                 connection, audience, self.ids[audience.address], table, self.result.run_id, self.context.as_of
             )

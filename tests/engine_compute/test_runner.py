@@ -235,3 +235,20 @@ spec:
         ["audience.scored", "failed"], ["audience.scored_buyers", "skipped"],
     ]
     assert "audience.scored_buyers: skipped: upstream audience.scored failed" in result.stderr
+
+
+def test_stale_postgres_statistics_are_refreshed(postgres_url):
+    from reconciler.engine.results import refresh_statistics
+
+    engine = sa.create_engine(postgres_url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(sa.text("CREATE TABLE personas_demo (id INTEGER)"))
+            connection.execute(sa.text("CREATE TABLE other_demo (id INTEGER)"))
+            connection.execute(sa.text("INSERT INTO personas_demo SELECT generate_series(1, 5000)"))
+        with engine.begin() as connection:
+            assert refresh_statistics(connection) == ["personas_demo"]
+        with engine.begin() as connection:
+            assert refresh_statistics(connection) == []
+    finally:
+        engine.dispose()
