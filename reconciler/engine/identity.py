@@ -12,26 +12,29 @@ the refusal is recorded in personas_merges.
 Resolution is incremental: only messages without a row in
 personas_message_profiles are read, past merges are never re-decided. When
 the rules' hash differs from the one recorded in personas_identity_state,
-everything is resolved again from scratch. Python streams the messages'
-identifier values in order and keeps only a map from identifier value to
-profile in memory; results are written back in bulk in one transaction.
+everything is resolved again from scratch. The warehouse groups the
+unresolved messages by identifier set (identity_sets.py); Python resolves
+the sets in order, keeping only a map from identifier value to profile in
+memory, and results are written back in bulk in one transaction.
 """
 
 from __future__ import annotations
 
 import hashlib
+import heapq
 import json
 import logging
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from reconciler.engine import layout
+from reconciler.engine import identity_sets, layout
 from reconciler.engine.bulk import create_temp_table, load_rows
+from reconciler.engine.identity_sets import IdentifierSet, Occurrence
 from reconciler.errors import WarehouseError
 
 if TYPE_CHECKING:
@@ -50,7 +53,6 @@ _TOP_LEVEL_FIELDS = {
 }
 _JSON_FIELDS = ("traits", "context", "properties")
 _POSTGRES_LOCK_KEY = 0x70657273_6F6E6173 % (2**63)  # "personas": one identity resolution at a time
-_WRITE_CHUNK = 50_000
 _NORMALIZED_CACHE_SIZE = 1_000_000
 
 Pair = tuple[int, str]  # (index of the identifier rule, normalised value)
@@ -203,11 +205,13 @@ def resolve(warehouse: Warehouse, rules: IdentityRules, *, full: bool = False) -
             full = full or (recorded is not None and recorded != current_hash)
             if full:
                 _clear(writer)
-            resolver = _Resolver(extractor, writer)
-            resolver.load()
-            resolver.run(_stream(warehouse, extractor, full))
+            raw = warehouse.raw_events()
+            fields = [field_expression(raw, path, warehouse.dialect) for _, path in extractor.fields]
+            last_load_order = identity_sets.stage_unresolved(writer, warehouse, fields, raw, full)
+            resolver = _resolve_sets(extractor, writer, list(identity_sets.read_sets(writer, len(fields))))
             resolver.write()
-            _record_state(writer, current_hash, resolver.last_load_order)
+            identity_sets.drop_stage(writer)
+            _record_state(writer, current_hash, last_load_order)
     summary = resolver.summary
     summary.full = full
     log.info(
@@ -215,6 +219,29 @@ def resolve(warehouse: Warehouse, rules: IdentityRules, *, full: bool = False) -
         " (full)" if full else "", summary.messages, summary.profiles_created, summary.merges, summary.refused_merges,
     )
     return summary
+
+
+def _resolve_sets(extractor: IdentifierExtractor, writer: sa.Connection, sets: list[IdentifierSet]) -> _Resolver:
+    """Resolve identifier sets, every message of the sets that had a merge refused.
+
+    A set whose first message links all its values is settled: later messages
+    carrying it match one profile and change nothing. A set whose first message
+    had a merge refused is not; each of its messages must be resolved in turn,
+    interleaved with the rest. Such sets are found while resolving, so when a
+    pass finds new ones, resolution starts again with their messages included,
+    until a pass finds none. Messages of refused sets are always resolved one
+    by one, so a set wrongly taken for refused costs time, never a result.
+    """
+    refused: set[int] = set()
+    while True:
+        resolver = _Resolver(extractor, writer)
+        resolver.load()
+        occurrences = identity_sets.read_occurrences(writer, refused)
+        newly_refused = resolver.run(sets, occurrences, refused)
+        if not newly_refused:
+            return resolver
+        log.debug("identity sets with refused merges: %s more; resolving again", len(newly_refused))
+        refused |= newly_refused
 
 
 def _clear(writer: sa.Connection) -> None:
@@ -232,22 +259,6 @@ def _clear(writer: sa.Connection) -> None:
                 writer.execute(sa.schema.CreateIndex(index))
 
 
-def _stream(warehouse: Warehouse, extractor: IdentifierExtractor, full: bool) -> Iterable[Sequence[Any]]:
-    """Unresolved messages in resolution order: message_id, timestamp, type, group_id, load_order, field values..."""
-    raw = warehouse.raw_events()
-    values = [field_expression(raw, path, warehouse.dialect).label(f"field_{n}") for n, (_, path) in enumerate(extractor.fields)]
-    query = sa.select(raw.c.message_id, raw.c.timestamp, raw.c.type, raw.c.group_id, raw.c.load_order, *values)
-    if not full:
-        mapping = layout.message_profiles
-        query = query.where(~sa.exists().where(mapping.c.message_id == raw.c.message_id))
-    query = query.order_by(raw.c.load_order, raw.c.timestamp, raw.c.message_id)
-    # A separate connection reads while the writer's transaction fills the results.
-    with warehouse.engine.connect() as reader:
-        result = reader.execution_options(stream_results=True, yield_per=10_000).execute(query)
-        for partition in result.partitions():
-            yield from partition
-
-
 class _Resolver:
     """The in-memory side of resolution: identifier values to profiles, and pending writes."""
 
@@ -261,11 +272,10 @@ class _Resolver:
         self.created: dict[str, tuple[int, datetime, str]] = {}  # new profile -> (seq, first_seen, message)
         self.seen: dict[Pair, list[datetime]] = {}  # touched values -> [first_seen, last_seen]
         self.earliest: dict[str, datetime] = {}
-        self.accounts: dict[tuple[str, str], list[datetime]] = {}
         self.merge_rows: list[tuple[Any, ...]] = []
-        self.pending: list[tuple[str, str | None]] = []
+        self.set_profiles: list[tuple[int, str | None]] = []  # settled sets -> profile at their first message
+        self.message_profiles: list[tuple[str, str | None]] = []  # messages of refused sets -> profile
         self.next_seq = 1
-        self.last_load_order: Any = None
         self.now = datetime.now(timezone.utc).replace(tzinfo=None)
 
     def load(self) -> None:
@@ -296,19 +306,41 @@ class _Resolver:
             self.parent[profile_id], profile_id = root, self.parent[profile_id]
         return root
 
-    def run(self, rows: Iterable[Sequence[Any]]) -> None:
-        for message_id, timestamp, kind, group_id, load_order, *values in rows:
-            self.summary.messages += 1
-            self.last_load_order = load_order
-            pairs = self.extractor.pairs(values)
-            profile_id = self.resolve_message(message_id, timestamp, pairs) if pairs else None
-            if profile_id is None:
-                self.summary.unlinked += 1
-            elif kind == "group" and group_id:
-                _widen(self.accounts, (group_id, profile_id), timestamp)
-            self.pending.append((message_id, profile_id))
-            if len(self.pending) >= _WRITE_CHUNK:
-                self._flush_messages()
+    def run(self, sets: list[IdentifierSet], occurrences: list[Occurrence], refused: set[int]) -> set[int]:
+        """Resolve sets by their first message and refused sets message by message.
+
+        Return the sets not in `refused` whose first message had a merge refused.
+        """
+        by_id = {item.set_id: item for item in sets}
+        pairs_of = {item.set_id: self.extractor.pairs(item.values) for item in sets}
+        firsts = ((item.pos, item.set_id, item.timestamp, item.message_id) for item in sets if item.set_id not in refused)
+        newly_refused: set[int] = set()
+        for _, set_id, timestamp, message_id in heapq.merge(firsts, occurrences):
+            pairs = pairs_of[set_id]
+            if set_id in refused:
+                profile_id = self.resolve_message(message_id, timestamp, pairs) if pairs else None
+                self.message_profiles.append((message_id, profile_id))
+                self.summary.unlinked += profile_id is None
+                continue
+            item = by_id[set_id]
+            self.summary.messages += item.messages
+            if not pairs:
+                self.set_profiles.append((set_id, None))
+                self.summary.unlinked += item.messages
+                continue
+            refusals = self.summary.refused_merges
+            profile_id = self.resolve_message(message_id, timestamp, pairs)
+            if self.summary.refused_merges != refusals:
+                newly_refused.add(set_id)
+                continue
+            self.set_profiles.append((set_id, profile_id))
+            # The set's later messages: the same values on the same profile, over the set's time range.
+            for pair in pairs:
+                _widen(self.seen, pair, item.first_seen)
+                _widen(self.seen, pair, item.last_seen)
+            _earliest(self.earliest, profile_id, item.first_seen)
+        self.summary.messages += len(occurrences)
+        return newly_refused
 
     def resolve_message(self, message_id: str, timestamp: datetime, pairs: list[Pair]) -> str | None:
         """Link one message's values to a profile, creating or merging; return the profile id."""
@@ -329,7 +361,6 @@ class _Resolver:
             _widen(self.seen, pair, timestamp)
         _earliest(self.earliest, profile_id, timestamp)
         return profile_id
-
     def _exceeded_limit(self, matched: set[str], pairs: list[Pair]) -> int | None:
         """Return the first rule whose limit the linked profile would exceed, or None."""
         for index, limit in enumerate(self.extractor.limits):
@@ -389,13 +420,13 @@ class _Resolver:
     def _described(self, pairs: list[Pair]) -> list[dict[str, str]]:
         return [{"type": self.extractor.types[index], "value": value} for index, value in pairs]
 
-    def _flush_messages(self) -> None:
-        load_rows(self.writer, layout.message_profiles.name, _MESSAGE_COLUMNS, self.pending)
-        self.pending = []
-
     def write(self) -> None:
-        """Write profiles, identifiers, merges and accounts; remap rows of merged profiles."""
-        self._flush_messages()
+        """Write the message mapping, profiles, identifiers, merges and accounts; remap rows of merged profiles."""
+        identity_sets.write_mapping(
+            self.writer,
+            [(set_id, self._root(profile_id)) for set_id, profile_id in self.set_profiles],
+            [(message_id, self._root(profile_id)) for message_id, profile_id in self.message_profiles],
+        )
         remap = [(merged, self.find(merged)) for merged in self.parent]
         _write_created_profiles(self.writer, self.created, {merged: survivor for merged, survivor in remap})
         _remap(self.writer, remap)
@@ -408,14 +439,14 @@ class _Resolver:
             for (index, value), (first, last) in self.seen.items()
         ]
         _merge_ranges(self.writer, layout.identifiers, _IDENTIFIER_COLUMNS, identifier_rows, keys=2)
-        account_rows = [
-            (account, self.find(profile_id), first, last) for (account, profile_id), (first, last) in self.accounts.items()
-        ]
-        _merge_ranges(self.writer, layout.account_users, _ACCOUNT_COLUMNS, _fold_accounts(account_rows), keys=2)
+        account_rows = identity_sets.account_ranges(self.writer)
+        _merge_ranges(self.writer, layout.account_users, _ACCOUNT_COLUMNS, account_rows, keys=2)
         load_rows(self.writer, layout.merges.name, _MERGE_COLUMNS, self.merge_rows)
 
+    def _root(self, profile_id: str | None) -> str | None:
+        return None if profile_id is None else self.find(profile_id)
 
-_MESSAGE_COLUMNS = (("message_id", "text"), ("profile_id", "text"))
+
 _IDENTIFIER_COLUMNS = (
     ("identifier_type", "text"),
     ("identifier_value", "text"),

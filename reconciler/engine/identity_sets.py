@@ -1,0 +1,157 @@
+"""The SQL side of identity resolution: unresolved messages grouped by identifier set.
+
+Most messages repeat an identifier set seen before (the same user id, email
+and anonymous id), and a repeat changes nothing once its set is linked. So
+the warehouse, not Python, reads the unresolved messages: it copies them into
+a staging table numbered two ways, `pos` (resolution order: load order, then
+timestamp, then messageId) and `set_id` (the same raw identifier values, the
+same number), and sums each set up: its first message, its time range and
+its size. Python resolves sets, asks for every message only of the few sets
+whose first message had a merge refused, and the message-to-profile mapping
+is written back with one join on `set_id`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from reconciler.engine import layout
+from reconciler.engine.bulk import create_temp_table, load_rows
+
+if TYPE_CHECKING:
+    from reconciler.engine.warehouse import Warehouse
+
+MESSAGES = "personas_resolve_messages"
+_SET_PROFILES = "personas_resolve_set_profiles"
+_SETS_WANTED = "personas_resolve_sets_wanted"
+_FETCH = 20_000
+
+
+@dataclass(frozen=True)
+class IdentifierSet:
+    """One distinct set of raw identifier values and its first message in resolution order."""
+
+    set_id: int
+    pos: int
+    message_id: str
+    timestamp: datetime
+    first_seen: datetime
+    last_seen: datetime
+    messages: int
+    values: tuple[Any, ...]  # raw field values, aligned with the extractor's fields
+
+
+Occurrence = tuple[int, int, datetime, str]  # (pos, set_id, timestamp, message_id)
+
+
+def stage_unresolved(
+    writer: sa.Connection, warehouse: Warehouse, fields: Sequence[sa.ColumnElement[Any]], raw: sa.Subquery, full: bool
+) -> Any:
+    """Copy the unresolved messages into the staging table; return the highest load order among them."""
+    names = [f"field_{n}" for n in range(len(fields))]
+    load_order_type = "bigint" if warehouse.sources is None else "timestamp"
+    columns = [
+        ("message_id", "text"),
+        ("timestamp", "timestamp"),
+        ("load_order", load_order_type),
+        ("group_id", "text"),
+        ("pos", "bigint"),
+        ("set_id", "bigint"),
+        *[(name, "text") for name in names],
+    ]
+    create_temp_table(writer, MESSAGES, columns)
+    values = [field.label(name) for field, name in zip(fields, names)]
+    inner = sa.select(
+        raw.c.message_id,
+        raw.c.timestamp,
+        raw.c.load_order,
+        # Only group calls link a profile to an account.
+        sa.case((sa.and_(raw.c.type == "group", raw.c.group_id != ""), raw.c.group_id)).label("group_id"),
+        *values,
+    )
+    if not full:
+        mapping = layout.message_profiles
+        inner = inner.where(~sa.exists().where(mapping.c.message_id == raw.c.message_id))
+    staged = inner.subquery("unresolved")
+    query = sa.select(
+        staged.c.message_id,
+        staged.c.timestamp,
+        staged.c.load_order,
+        staged.c.group_id,
+        sa.func.row_number().over(order_by=[staged.c.load_order, staged.c.timestamp, staged.c.message_id]),
+        sa.func.dense_rank().over(order_by=[staged.c[name] for name in names] or [sa.literal(1)]),
+        *[staged.c[name] for name in names],
+    )
+    target = sa.table(MESSAGES, *(sa.column(name) for name, _ in columns))
+    writer.execute(sa.insert(target).from_select([name for name, _ in columns], query))
+    return writer.execute(sa.text(f"SELECT max(load_order) FROM {MESSAGES}")).scalar()
+
+
+def read_sets(writer: sa.Connection, field_count: int) -> Iterator[IdentifierSet]:
+    """The identifier sets of the staged messages, by the position of their first message."""
+    listed = "".join(f", f.field_{n}" for n in range(field_count))
+    statement = (
+        f"SELECT f.set_id, f.pos, f.message_id, f.timestamp, a.first_seen, a.last_seen, a.messages{listed} "
+        f"FROM (SELECT *, row_number() OVER (PARTITION BY set_id ORDER BY pos) AS nth FROM {MESSAGES}) AS f "
+        f"JOIN (SELECT set_id, min(timestamp) AS first_seen, max(timestamp) AS last_seen, count(*) AS messages "
+        f"FROM {MESSAGES} GROUP BY set_id) AS a ON a.set_id = f.set_id "
+        f"WHERE f.nth = 1 ORDER BY f.pos"
+    )
+    # Options on the statement only: Connection.execution_options would change the writer for good.
+    result = writer.execute(sa.text(statement), execution_options={"stream_results": True, "yield_per": _FETCH})
+    for row in result:
+        yield IdentifierSet(row[0], row[1], row[2], row[3], row[4], row[5], row[6], tuple(row[7:]))
+
+
+def read_occurrences(writer: sa.Connection, set_ids: set[int]) -> list[Occurrence]:
+    """Every staged message of the given sets, in resolution order."""
+    if not set_ids:
+        return []
+    create_temp_table(writer, _SETS_WANTED, (("set_id", "bigint"),))
+    load_rows(writer, _SETS_WANTED, (("set_id", "bigint"),), [(set_id,) for set_id in sorted(set_ids)])
+    rows = writer.execute(
+        sa.text(
+            f"SELECT m.pos, m.set_id, m.timestamp, m.message_id FROM {MESSAGES} AS m "
+            f"JOIN {_SETS_WANTED} AS w ON w.set_id = m.set_id ORDER BY m.pos"
+        )
+    ).all()
+    writer.execute(sa.text(f"DROP TABLE {_SETS_WANTED}"))
+    return [tuple(row) for row in rows]
+
+
+def write_mapping(
+    writer: sa.Connection, set_profiles: list[tuple[int, str | None]], message_profiles: list[tuple[str, str | None]]
+) -> None:
+    """Map staged messages to profiles: whole sets by a join, single messages (of refused sets) as given."""
+    columns = (("set_id", "bigint"), ("profile_id", "text"))
+    create_temp_table(writer, _SET_PROFILES, columns)
+    load_rows(writer, _SET_PROFILES, columns, set_profiles)
+    writer.execute(
+        sa.text(
+            f"INSERT INTO {layout.message_profiles.name} (message_id, profile_id) "
+            f"SELECT m.message_id, s.profile_id FROM {MESSAGES} AS m JOIN {_SET_PROFILES} AS s ON s.set_id = m.set_id"
+        )
+    )
+    writer.execute(sa.text(f"DROP TABLE {_SET_PROFILES}"))
+    load_rows(writer, layout.message_profiles.name, (("message_id", "text"), ("profile_id", "text")), message_profiles)
+
+
+def account_ranges(writer: sa.Connection) -> list[tuple[str, str, datetime, datetime]]:
+    """(account, profile, first seen, last seen) of the staged group calls, by their mapped profile."""
+    rows = writer.execute(
+        sa.text(
+            f"SELECT m.group_id, p.profile_id, min(m.timestamp), max(m.timestamp) FROM {MESSAGES} AS m "
+            f"JOIN {layout.message_profiles.name} AS p ON p.message_id = m.message_id "
+            f"WHERE m.group_id IS NOT NULL AND p.profile_id IS NOT NULL GROUP BY m.group_id, p.profile_id"
+        )
+    )
+    return [tuple(row) for row in rows]
+
+
+def drop_stage(writer: sa.Connection) -> None:
+    writer.execute(sa.text(f"DROP TABLE IF EXISTS {MESSAGES}"))
