@@ -243,7 +243,6 @@ class Computation:
 
         if trait.name in self.sql_errors:
             raise ValueError(self.sql_errors[trait.name])
-
         return self._store_trait(connection, trait, trait_values_select(self.context, trait))
 
     def _compute_scan(self, connection, group: list[Any], name: str) -> None:

@@ -13,7 +13,7 @@ compiler is tested apart from identity resolution:
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -80,7 +80,6 @@ class TestWarehouse:
     dialect: str
     relations: Relations
     metadata: sa.MetaData
-    identifiers: list[dict] = field(default_factory=list)
 
     def load(self, events: list[dict], identifiers: list[tuple[str, str, str]] = ()) -> None:
         """Replace the tables' rows: events, the profiles they imply, identifiers (profile, type, value)."""
