@@ -24,8 +24,9 @@ import hashlib
 import heapq
 import json
 import logging
+import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -208,7 +209,8 @@ def resolve(warehouse: Warehouse, rules: IdentityRules, *, full: bool = False) -
             raw = warehouse.raw_events()
             fields = [field_expression(raw, path, warehouse.dialect) for _, path in extractor.fields]
             last_load_order = identity_sets.stage_unresolved(writer, warehouse, fields, raw, full)
-            resolver = _resolve_sets(extractor, writer, list(identity_sets.read_sets(writer, len(fields))))
+            identity_sets.stage_sets(writer, len(fields))
+            resolver = _resolve_sets(extractor, writer, identity_sets.read_sets(writer))
             resolver.write()
             identity_sets.drop_stage(writer)
             _record_state(writer, current_hash, last_load_order)
@@ -221,27 +223,12 @@ def resolve(warehouse: Warehouse, rules: IdentityRules, *, full: bool = False) -
     return summary
 
 
-def _resolve_sets(extractor: IdentifierExtractor, writer: sa.Connection, sets: list[IdentifierSet]) -> _Resolver:
-    """Resolve identifier sets, every message of the sets that had a merge refused.
-
-    A set whose first message links all its values is settled: later messages
-    carrying it match one profile and change nothing. A set whose first message
-    had a merge refused is not; each of its messages must be resolved in turn,
-    interleaved with the rest. Such sets are found while resolving, so when a
-    pass finds new ones, resolution starts again with their messages included,
-    until a pass finds none. Messages of refused sets are always resolved one
-    by one, so a set wrongly taken for refused costs time, never a result.
-    """
-    refused: set[int] = set()
-    while True:
-        resolver = _Resolver(extractor, writer)
-        resolver.load()
-        occurrences = identity_sets.read_occurrences(writer, refused)
-        newly_refused = resolver.run(sets, occurrences, refused)
-        if not newly_refused:
-            return resolver
-        log.debug("identity sets with refused merges: %s more; resolving again", len(newly_refused))
-        refused |= newly_refused
+def _resolve_sets(extractor: IdentifierExtractor, writer: sa.Connection, sets: Iterable[IdentifierSet]) -> _Resolver:
+    """Resolve identifier sets in the order of their first message."""
+    resolver = _Resolver(extractor, writer)
+    resolver.load()
+    resolver.run(sets, lambda firsts: identity_sets.read_occurrences(writer, firsts))
+    return resolver
 
 
 def _clear(writer: sa.Connection) -> None:
@@ -275,6 +262,7 @@ class _Resolver:
         self.merge_rows: list[tuple[Any, ...]] = []
         self.set_profiles: list[tuple[int, str | None]] = []  # settled sets -> profile at their first message
         self.message_profiles: list[tuple[str, str | None]] = []  # messages of refused sets -> profile
+        self.pairs_of: dict[int, list[Pair]] = {}  # set id -> its normalised values
         self.next_seq = 1
         self.now = datetime.now(timezone.utc).replace(tzinfo=None)
 
@@ -306,41 +294,60 @@ class _Resolver:
             self.parent[profile_id], profile_id = root, self.parent[profile_id]
         return root
 
-    def run(self, sets: list[IdentifierSet], occurrences: list[Occurrence], refused: set[int]) -> set[int]:
-        """Resolve sets by their first message and refused sets message by message.
+    def run(self, sets: Iterable[IdentifierSet], fetch: Callable[[dict[int, int]], list[Occurrence]]) -> None:
+        """Resolve each set at its first message, and message by message the sets that had a merge refused.
 
-        Return the sets not in `refused` whose first message had a merge refused.
+        A set whose first message links all its values is settled: its later
+        messages match one profile and change nothing but time ranges. A set
+        whose first message had a merge refused is not, so its later messages
+        are fetched (`fetch`, given set id -> first position) and resolved in
+        turn, interleaved with the first messages of other sets by position.
         """
-        by_id = {item.set_id: item for item in sets}
-        pairs_of = {item.set_id: self.extractor.pairs(item.values) for item in sets}
-        firsts = ((item.pos, item.set_id, item.timestamp, item.message_id) for item in sets if item.set_id not in refused)
-        newly_refused: set[int] = set()
-        for _, set_id, timestamp, message_id in heapq.merge(firsts, occurrences):
-            pairs = pairs_of[set_id]
-            if set_id in refused:
-                profile_id = self.resolve_message(message_id, timestamp, pairs) if pairs else None
-                self.message_profiles.append((message_id, profile_id))
-                self.summary.unlinked += profile_id is None
-                continue
-            item = by_id[set_id]
-            self.summary.messages += item.messages
-            if not pairs:
-                self.set_profiles.append((set_id, None))
-                self.summary.unlinked += item.messages
-                continue
-            refusals = self.summary.refused_merges
-            profile_id = self.resolve_message(message_id, timestamp, pairs)
-            if self.summary.refused_merges != refusals:
-                newly_refused.add(set_id)
-                continue
-            self.set_profiles.append((set_id, profile_id))
-            # The set's later messages: the same values on the same profile, over the set's time range.
-            for pair in pairs:
-                _widen(self.seen, pair, item.first_seen)
-                _widen(self.seen, pair, item.last_seen)
-            _earliest(self.earliest, profile_id, item.first_seen)
-        self.summary.messages += len(occurrences)
-        return newly_refused
+        later: list[Occurrence] = []  # a heap of later messages of refused sets
+        waiting: dict[int, int] = {}  # refused sets whose later messages are not fetched yet
+        due = math.inf  # position of the earliest later message not fetched yet
+        for item in sets:
+            if waiting and due < item.pos:
+                _push_all(later, fetch(waiting))
+                waiting, due = {}, math.inf
+            while later and later[0][0] < item.pos:
+                self._resolve_single(*heapq.heappop(later)[1:])
+            if self._resolve_first(item) and item.second_pos is not None:
+                waiting[item.set_id] = item.pos
+                due = min(due, item.second_pos)
+        if waiting:
+            _push_all(later, fetch(waiting))
+        while later:
+            self._resolve_single(*heapq.heappop(later)[1:])
+
+    def _resolve_first(self, item: IdentifierSet) -> bool:
+        """Resolve a set at its first message; return whether a merge was refused."""
+        self.summary.messages += item.messages
+        pairs = self.pairs_of[item.set_id] = self.extractor.pairs(item.values)
+        if not pairs:
+            self.set_profiles.append((item.set_id, None))
+            self.summary.unlinked += item.messages
+            return False
+        refusals = self.summary.refused_merges
+        profile_id = self.resolve_message(item.message_id, item.timestamp, pairs)
+        if self.summary.refused_merges != refusals:
+            self.message_profiles.append((item.message_id, profile_id))
+            self.summary.unlinked += profile_id is None
+            return True
+        self.set_profiles.append((item.set_id, profile_id))
+        # The set's later messages: the same values on the same profile, over the set's time range.
+        for pair in pairs:
+            _widen(self.seen, pair, item.first_seen)
+            _widen(self.seen, pair, item.last_seen)
+        _earliest(self.earliest, profile_id, item.first_seen)
+        return False
+
+    def _resolve_single(self, set_id: int, timestamp: datetime, message_id: str) -> None:
+        """Resolve a later message of a set that had a merge refused."""
+        pairs = self.pairs_of[set_id]
+        profile_id = self.resolve_message(message_id, timestamp, pairs)
+        self.message_profiles.append((message_id, profile_id))
+        self.summary.unlinked += profile_id is None
 
     def resolve_message(self, message_id: str, timestamp: datetime, pairs: list[Pair]) -> str | None:
         """Link one message's values to a profile, creating or merging; return the profile id."""
@@ -466,6 +473,11 @@ _MERGE_COLUMNS = (
     ("reason", "text"),
     ("resolved_at", "timestamp"),
 )
+
+
+def _push_all(heap: list[Occurrence], occurrences: list[Occurrence]) -> None:
+    for occurrence in occurrences:
+        heapq.heappush(heap, occurrence)
 
 
 def _widen(ranges: dict[Any, list[datetime]], key: Any, timestamp: datetime) -> None:

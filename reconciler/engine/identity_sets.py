@@ -29,10 +29,11 @@ if TYPE_CHECKING:
 MESSAGES = "personas_resolve_messages"
 _SET_PROFILES = "personas_resolve_set_profiles"
 _SETS_WANTED = "personas_resolve_sets_wanted"
-_FETCH = 20_000
+_SETS = "personas_resolve_sets"
+_PAGE = 50_000
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class IdentifierSet:
     """One distinct set of raw identifier values and its first message in resolution order."""
 
@@ -43,6 +44,7 @@ class IdentifierSet:
     first_seen: datetime
     last_seen: datetime
     messages: int
+    second_pos: int | None  # position of the set's second message, if it has one
     values: tuple[Any, ...]  # raw field values, aligned with the extractor's fields
 
 
@@ -92,32 +94,50 @@ def stage_unresolved(
     return writer.execute(sa.text(f"SELECT max(load_order) FROM {MESSAGES}")).scalar()
 
 
-def read_sets(writer: sa.Connection, field_count: int) -> Iterator[IdentifierSet]:
-    """The identifier sets of the staged messages, by the position of their first message."""
+def stage_sets(writer: sa.Connection, field_count: int) -> None:
+    """Sum up the staged messages by identifier set: first message, second position, time range, size."""
     listed = "".join(f", f.field_{n}" for n in range(field_count))
-    statement = (
-        f"SELECT f.set_id, f.pos, f.message_id, f.timestamp, a.first_seen, a.last_seen, a.messages{listed} "
-        f"FROM (SELECT *, row_number() OVER (PARTITION BY set_id ORDER BY pos) AS nth FROM {MESSAGES}) AS f "
-        f"JOIN (SELECT set_id, min(timestamp) AS first_seen, max(timestamp) AS last_seen, count(*) AS messages "
-        f"FROM {MESSAGES} GROUP BY set_id) AS a ON a.set_id = f.set_id "
-        f"WHERE f.nth = 1 ORDER BY f.pos"
+    create_statement = (
+        f"CREATE TEMPORARY TABLE {_SETS} AS "
+        f"WITH numbered AS (SELECT *, row_number() OVER (PARTITION BY set_id ORDER BY pos) AS nth FROM {MESSAGES}), "
+        f"sums AS (SELECT set_id, min(timestamp) AS first_seen, max(timestamp) AS last_seen, count(*) AS messages, "
+        f"min(CASE WHEN nth = 2 THEN pos END) AS second_pos FROM numbered GROUP BY set_id) "
+        f"SELECT f.set_id, f.pos, f.message_id, f.timestamp, a.first_seen, a.last_seen, a.messages, a.second_pos{listed} "
+        f"FROM numbered AS f JOIN sums AS a ON a.set_id = f.set_id WHERE f.nth = 1"
     )
-    # Options on the statement only: Connection.execution_options would change the writer for good.
-    result = writer.execute(sa.text(statement), execution_options={"stream_results": True, "yield_per": _FETCH})
-    for row in result:
-        yield IdentifierSet(row[0], row[1], row[2], row[3], row[4], row[5], row[6], tuple(row[7:]))
+    writer.execute(sa.text(f"DROP TABLE IF EXISTS {_SETS}"))
+    writer.execute(sa.text(create_statement))
 
 
-def read_occurrences(writer: sa.Connection, set_ids: set[int]) -> list[Occurrence]:
-    """Every staged message of the given sets, in resolution order."""
-    if not set_ids:
+def read_sets(writer: sa.Connection) -> Iterator[IdentifierSet]:
+    """The identifier sets of the staged messages, by the position of their first message.
+
+    Read a page at a time, so that other statements may run on the same
+    connection between pages (a streamed DuckDB result would end).
+    """
+    after = 0
+    while True:
+        rows = writer.execute(
+            sa.text(f"SELECT * FROM {_SETS} WHERE pos > :after ORDER BY pos LIMIT {_PAGE}"), {"after": after}
+        ).all()
+        for row in rows:
+            yield IdentifierSet(*row[:8], values=tuple(row[8:]))
+        if len(rows) < _PAGE:
+            return
+        after = rows[-1][1]
+
+
+def read_occurrences(writer: sa.Connection, firsts: dict[int, int]) -> list[Occurrence]:
+    """The staged messages of the given sets after their first (set id -> its position), in resolution order."""
+    if not firsts:
         return []
-    create_temp_table(writer, _SETS_WANTED, (("set_id", "bigint"),))
-    load_rows(writer, _SETS_WANTED, (("set_id", "bigint"),), [(set_id,) for set_id in sorted(set_ids)])
+    columns = (("set_id", "bigint"), ("pos", "bigint"))
+    create_temp_table(writer, _SETS_WANTED, columns)
+    load_rows(writer, _SETS_WANTED, columns, sorted(firsts.items()))
     rows = writer.execute(
         sa.text(
             f"SELECT m.pos, m.set_id, m.timestamp, m.message_id FROM {MESSAGES} AS m "
-            f"JOIN {_SETS_WANTED} AS w ON w.set_id = m.set_id ORDER BY m.pos"
+            f"JOIN {_SETS_WANTED} AS w ON w.set_id = m.set_id WHERE m.pos > w.pos ORDER BY m.pos"
         )
     ).all()
     writer.execute(sa.text(f"DROP TABLE {_SETS_WANTED}"))
@@ -155,3 +175,4 @@ def account_ranges(writer: sa.Connection) -> list[tuple[str, str, datetime, date
 
 def drop_stage(writer: sa.Connection) -> None:
     writer.execute(sa.text(f"DROP TABLE IF EXISTS {MESSAGES}"))
+    writer.execute(sa.text(f"DROP TABLE IF EXISTS {_SETS}"))
