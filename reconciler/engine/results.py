@@ -220,6 +220,27 @@ def write_members(
     return size, entered, exited
 
 
+def retire_removed(connection: sa.Connection, live_ids: set[str], run_id: str, as_of: Any) -> None:
+    """Close the open history of audiences no longer applied, and drop current rows of removed resources.
+
+    A deleted or replaced resource (a replace gives a new id) leaves rows
+    under its old id: its members exit at this run's as_of. Destinations are
+    told by the sync engine, from their own snapshots.
+
+    NOTE: this assumes one state per warehouse. Two projects sharing a
+    warehouse would each retire the other's results.
+    """
+    ids = sorted(live_ids)
+    history = membership_history
+    connection.execute(
+        history.update()
+        .where(history.c.exited_at.is_(None), history.c.audience_id.not_in(ids))
+        .values(exited_at=as_of, exited_run=run_id)
+    )
+    connection.execute(audience_members.delete().where(audience_members.c.audience_id.not_in(ids)))
+    connection.execute(trait_values.delete().where(trait_values.c.trait_id.not_in(ids)))
+
+
 def stored_size(connection: sa.Connection, audience_id: str) -> int | None:
     """Members of an audience as last stored, or None when the results tables do not exist yet."""
     try:

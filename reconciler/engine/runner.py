@@ -190,11 +190,12 @@ class Computation:
         )
 
     def run(self, addresses: list[str]) -> None:
-        from reconciler.engine.results import ensure_results_tables, refresh_statistics
+        from reconciler.engine.results import ensure_results_tables, refresh_statistics, retire_removed
 
         with self.warehouse.engine.connect() as connection:
             with connection.begin():
                 ensure_results_tables(connection)
+                retire_removed(connection, set(self.ids.values()), self.result.run_id, self.context.as_of)
             with connection.begin():
                 analyzed = refresh_statistics(connection)
             if analyzed:

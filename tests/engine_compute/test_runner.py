@@ -252,3 +252,18 @@ def test_stale_postgres_statistics_are_refreshed(postgres_url):
             assert refresh_statistics(connection) == []
     finally:
         engine.dispose()
+
+
+def test_deleted_audience_members_exit_on_next_run(tmp_path):
+    root = write_project(tmp_path / "project", "duckdb:///.personas/warehouse.duckdb")
+    ingest(root, MESSAGES)
+    apply(root)
+    assert personas(root, "run", "--as-of", "2024-04-01", "--no-sync").exit_code == 0
+    big_id = state(root).read().resources["audience.big_buyers"].id
+    (root / "specs.yaml").write_text(SPECS.split("---\napiVersion: personas/v1\nkind: Audience\nmetadata: {name: big_buyers}")[0])
+    apply(root)
+    assert personas(root, "run", "--as-of", "2024-04-02", "--no-sync").exit_code == 0
+    members = read(root, sa.select(audience_members.c.audience_id))
+    assert big_id not in {row.audience_id for row in members}
+    history = read(root, sa.select(membership_history).where(membership_history.c.audience_id == big_id))
+    assert [(row.exited_at, row.exited_run is not None) for row in history] == [(datetime(2024, 4, 2), True)]
