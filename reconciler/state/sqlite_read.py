@@ -2,13 +2,13 @@
 
 `personas plan` only reads the state, and importing SQLAlchemy costs more
 than everything else the read does. This reader opens the file read-only
-(`mode=ro`), so it cannot create, lock for writing or change anything.
-The one exception is the rollback of what a crashed writer left, which
-SQLite requires before any read.
-It returns the same records as `StateStore`. It decodes the columns the way
+(`mode=ro`), so it cannot create, lock for writing or change anything. The
+one exception is the rollback of what a crashed writer left, which SQLite
+requires before any read.
+
+It returns the same records as `StateStore`: it decodes the columns the way
 SQLAlchemy's types store them (JSON as text, times as naive UTC text,
 booleans as integers) and checks the schema version with the same rule.
-
 Only plain file URLs take this path; see `sqlite_file`.
 """
 
@@ -119,7 +119,7 @@ class SqliteReader:
         query = f"SELECT * FROM sync_records{where} ORDER BY seq DESC LIMIT ?"
         with self._reading() as connection:
             version = _current_version(connection) if connection is not None else None
-            if connection is None or version is None or version < 2:
+            if connection is None or version is None or version < 2:  # version 2 added the run and sync tables
                 return []
             found = connection.execute(query, (*values, -1 if limit is None else limit))
             return [rows.sync_record(_decoded(row)) for row in found]
