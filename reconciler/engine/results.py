@@ -224,8 +224,8 @@ def retire_removed(connection: sa.Connection, live_ids: set[str], run_id: str, a
     """Close the open history of audiences no longer applied, and drop current rows of removed resources.
 
     A deleted or replaced resource (a replace gives a new id) leaves rows
-    under its old id: its members exit at this run's as_of. Destinations are
-    told by the sync engine, from their own snapshots.
+    under its old id: its members exit at this run's as_of. The sync engine
+    sends the exits to destinations, from their own snapshots.
 
     NOTE: this assumes one state per warehouse. Two projects sharing a
     warehouse would each retire the other's results.

@@ -25,7 +25,7 @@ from reconciler.spec.models import trait_value_type
 
 
 def member_of(subject: ColumnElement, query: sa.Select) -> ColumnElement:
-    """Test whether `subject` is among the values of the first column of `query` (which holds no NULL)."""
+    """Test whether `subject` is among the values of the first column of `query`, a column without NULL."""
     rows = query.subquery()
     return sa.exists().where(list(rows.c)[0] == subject)
 
