@@ -267,3 +267,23 @@ def test_deleted_audience_members_exit_on_next_run(tmp_path):
     assert big_id not in {row.audience_id for row in members}
     history = read(root, sa.select(membership_history).where(membership_history.c.audience_id == big_id))
     assert [(row.exited_at, row.exited_run is not None) for row in history] == [(datetime(2024, 4, 2), True)]
+
+
+def test_two_runs_at_once_leave_one_open_row_each(tmp_path):
+    import subprocess
+    import sys
+
+    root = write_project(tmp_path / "project", "duckdb:///.personas/warehouse.duckdb")
+    ingest(root, MESSAGES)
+    apply(root)
+    script = "from reconciler.cli import main; main()"
+    command = [sys.executable, "-c", script, "--project", str(root), "run", "--as-of", "2024-04-01",
+               "--no-sync", "--lock-timeout", "120s"]
+    runs = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outputs = [run.communicate(timeout=180) for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], outputs
+    rows = read(root, sa.select(membership_history.c.audience_id, membership_history.c.subject_id, membership_history.c.exited_at))
+    open_rows = [(row.audience_id, row.subject_id) for row in rows if row.exited_at is None]
+    assert len(open_rows) == 3  # buyers: u1, u2; big_buyers: u1
+    assert len(set(open_rows)) == len(open_rows)
+    assert len(state(root).runs()) == 2
