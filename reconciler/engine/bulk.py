@@ -1,7 +1,7 @@
 """Loading many rows into a warehouse table quickly, whatever the dialect.
 
-DuckDB inserts row by row through `executemany`, so rows are written to a
-temporary JSON Lines file that DuckDB's own reader loads in one statement;
+DuckDB inserts row by row through `executemany`, so each column goes to
+DuckDB as one list parameter and one statement unnests them side by side;
 PostgreSQL gets COPY; other dialects get `executemany`. Column types are
 given as one of the logical names in `SQL_TYPES`.
 """
@@ -9,10 +9,7 @@ given as one of the logical names in `SQL_TYPES`.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -26,6 +23,8 @@ SQL_TYPES = {
 }
 
 Columns = Sequence[tuple[str, str]]
+
+_DUCKDB_CHUNK = 100_000
 
 
 def sql_type(logical: str, dialect: str) -> str:
@@ -55,28 +54,23 @@ def load_rows(connection: sa.Connection, table: str, columns: Columns, rows: Seq
 
 
 def _load_duckdb(connection: sa.Connection, table: str, columns: Columns, rows: Sequence[Sequence[Any]]) -> None:
-    names = [column for column, _ in columns]
-    handle, path = tempfile.mkstemp(prefix="personas-load-", suffix=".jsonl")
-    try:
-        longest = 0
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            for row in rows:
-                line = json.dumps(dict(zip(names, row)), default=_isoformat, ensure_ascii=False)
-                longest = max(longest, len(line))
-                out.write(line)
-                out.write("\n")
-        # The reader's buffers grow with this size, so give it what the longest line needs.
-        object_size = max(1 << 20, 4 * (longest + 1))
-        types = ", ".join(f"'{column}': '{sql_type(logical, 'duckdb')}'" for column, logical in columns)
-        quoted = path.replace("'", "''")
-        connection.execute(
-            sa.text(
-                f"INSERT INTO {table} ({', '.join(names)}) SELECT {', '.join(names)} FROM read_json('{quoted}', "
-                f"format = 'newline_delimited', columns = {{{types}}}, maximum_object_size = {object_size})"
-            )
-        )
-    finally:
-        os.unlink(path)
+    """Pass each column as one list parameter and unnest them side by side, a chunk of rows at a time."""
+    names = ", ".join(column for column, _ in columns)
+    selected = ", ".join(
+        f"CAST(unnest(CAST(:c{index} AS VARCHAR[])) AS JSON)" if logical == "json"
+        else f"unnest(CAST(:c{index} AS {sql_type(logical, 'duckdb')}[]))"
+        for index, (_, logical) in enumerate(columns)
+    )
+    statement = sa.text(f"INSERT INTO {table} ({names}) SELECT {selected}")
+    for start in range(0, len(rows), _DUCKDB_CHUNK):
+        chunk = rows[start : start + _DUCKDB_CHUNK]
+        values = {}
+        for index, (_, logical) in enumerate(columns):
+            column = [row[index] for row in chunk]
+            if logical == "json":
+                column = [None if value is None else json.dumps(value, ensure_ascii=False, separators=(",", ":")) for value in column]
+            values[f"c{index}"] = column
+        connection.execute(statement, values)
 
 
 def _load_postgresql(connection: sa.Connection, table: str, columns: Columns, rows: Sequence[Sequence[Any]]) -> None:
@@ -108,9 +102,3 @@ def _load_generic(connection: sa.Connection, table: str, columns: Columns, rows:
         for row in rows
     ]
     connection.execute(target.insert(), encoded)
-
-
-def _isoformat(value: Any) -> str:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    raise TypeError(f"cannot write {type(value).__name__} as JSON")
