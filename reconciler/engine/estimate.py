@@ -55,7 +55,14 @@ def estimate_sizes(project: Any, plan: Any, as_of: datetime | None = None) -> di
 
     "After" is None for an audience the plan deletes.
     """
-    from reconciler.engine.preview import applied_ids, audience_size, describe_sql_traits, disk_context, read_only
+    from reconciler.engine.preview import (
+        applied_ids,
+        audience_size,
+        describe_sql_traits,
+        disk_context,
+        needed_sql_traits,
+        read_only,
+    )
     from reconciler.engine.runner import resolve_as_of
     from reconciler.engine.warehouse import open_warehouse
 
@@ -67,8 +74,8 @@ def estimate_sizes(project: Any, plan: Any, as_of: datetime | None = None) -> di
     sizes: dict[str, tuple[int | None, int | None]] = {}
     with open_warehouse(project) as warehouse:
         ctx = disk_context(project, warehouse, moment, applied_ids(project))
+        describe_sql_traits(warehouse, ctx, needed_sql_traits(project, targets))
         with read_only(warehouse) as connection:
-            describe_sql_traits(connection, ctx)
             for address in targets:
                 audience = project.resource(address)
                 after = audience_size(connection, ctx, audience)[0] if audience is not None else None

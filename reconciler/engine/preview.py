@@ -80,7 +80,7 @@ def read_only(warehouse: Any) -> Iterator[sa.Connection]:
         except sa.exc.DBAPIError as error:
             raise WarehouseError(
                 f"the warehouse could not compute the preview: {_first_line(error)}",
-                hint="Load events with `personas ingest FILE` first; if they are loaded, check the spec's fields.",
+                hint="Check the spec's fields and any `sql` trait's query, and that events are loaded (`personas ingest FILE`).",
             ) from None
         finally:
             transaction.rollback()
@@ -104,24 +104,45 @@ def preview(project: Any, address: str, as_of: datetime) -> AudiencePreview | Tr
     ids = applied_ids(project)
     with open_warehouse(project) as warehouse:
         ctx = disk_context(project, warehouse, as_of, ids)
+        describe_sql_traits(warehouse, ctx, needed_sql_traits(project, [address]))
         with read_only(warehouse) as connection:
-            describe_sql_traits(connection, ctx)
             if resource.kind == "Audience":
                 return audience_preview(connection, ctx, resource)
             return trait_preview(connection, ctx, resource)
 
 
-def describe_sql_traits(connection: sa.Connection, ctx: Any) -> None:
+def needed_sql_traits(project: Any, targets: list[str]) -> list[Any]:
+    """The `sql` traits among the target resources and everything upstream of them."""
+    from reconciler.engine.selectors import upstream
+
+    resources = {resource.address: resource for resource in project.resources}
+    addresses = set(targets)
+    for address in targets:
+        addresses |= upstream(resources, address)
+    return [
+        resources[name] for name in sorted(addresses)
+        if name in resources and resources[name].kind == "Trait" and resources[name].spec.type == "sql"
+    ]
+
+
+def describe_sql_traits(warehouse: Any, ctx: Any, traits: list[Any]) -> None:
+    """Read each `sql` trait's column names, each in its own rolled-back transaction.
+
+    A failing query is left out here, so the preview's own query reports it.
+    Separate transactions are needed because DuckDB has no savepoints and
+    one failed statement aborts the whole transaction.
+    """
     from reconciler.engine.compiler.traits import sql_trait_columns
 
-    for trait in ctx.traits.values():
-        if trait.spec.type == "sql":
-            nested = connection.begin_nested()
+    for trait in traits:
+        with warehouse.engine.connect() as connection:
+            transaction = connection.begin()
             try:
                 ctx.sql_columns[trait.name] = sql_trait_columns(connection, trait, ctx.as_of)
-                nested.commit()
-            except Exception:  # noqa: BLE001 - the trait's own query then reports the problem
-                nested.rollback()
+            except (sa.exc.DBAPIError, ValueError):
+                pass
+            finally:
+                transaction.rollback()
 
 
 def audience_size(connection: sa.Connection, ctx: Any, audience: Any) -> tuple[int, int]:

@@ -103,3 +103,37 @@ spec:
 
     sizes = estimate_sizes(project, plan, as_of=datetime(2024, 4, 1, tzinfo=timezone.utc))
     assert sizes == {"audience.big_buyers": (1, 1), "audience.everyone": (None, 2)}
+
+
+BROKEN_SQL_TRAIT = """
+---
+apiVersion: personas/v1
+kind: Trait
+metadata: {name: churn_score}
+spec:
+  type: sql
+  query: "SELECT user_id, score FROM no_such_scores WHERE ts < :as_of"
+  identifier: user_id
+  value_type: number
+"""
+
+
+def test_preview_ignores_unrelated_broken_sql_trait(tmp_path):
+    root = write_project(tmp_path / "project", "duckdb:///.personas/warehouse.duckdb", SPECS + BROKEN_SQL_TRAIT)
+    ingest(root, MESSAGES)
+
+    result = personas(root, "preview", "trait.ltv", "--as-of", "2024-04-01", "--format", "json")
+
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["coverage"] == 1
+
+
+def test_preview_of_broken_sql_trait_names_the_table(tmp_path):
+    root = write_project(tmp_path / "project", "duckdb:///.personas/warehouse.duckdb", SPECS + BROKEN_SQL_TRAIT)
+    ingest(root, MESSAGES)
+
+    result = personas(root, "preview", "trait.churn_score", "--as-of", "2024-04-01")
+
+    assert result.exit_code == 1
+    assert "no_such_scores" in result.stderr
+    assert "Traceback" not in result.stderr
