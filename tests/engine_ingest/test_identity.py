@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import sqlalchemy as sa
 
 from reconciler.engine import layout
-from reconciler.engine.identity import resolve
+from reconciler.engine.identity import profile_id_for, resolve
 from reconciler.engine.warehouse import open_warehouse
 
 from .conftest import identifier_profiles, ingest, message, profile_of_users, query, write_jsonl
@@ -292,3 +294,54 @@ def test_group_calls_link_current_profile(project, tmp_path):
     assert query(project, lambda wh: sa.select(wh.account_users())) == [("acme", profile_of_users(project)["u_1"])]
     traits = query(project, select_from("events", "traits", where=lambda relation: relation.c.type == "group"))
     assert traits == [({"plan": "pro"},)]
+
+
+def test_refused_set_repeats_are_resolved_in_message_order(project, tmp_path):
+    # u_2 arrives on the kiosk that u_1 used, twice. Between the two, u_1's profile merges
+    # into an older one, so the second refusal names the profiles of that moment.
+    path = write_jsonl(
+        tmp_path / "kiosk.jsonl",
+        [
+            message("track", "m5", "2024-01-05T00:00:00Z", userId="u_2", anonymousId="kiosk", event="Opened"),
+            message("page", "m0", "2024-01-01T00:00:00Z", anonymousId="laptop"),
+            message("identify", "m1", "2024-01-02T00:00:00Z", userId="u_1", anonymousId="kiosk"),
+            message("identify", "m2", "2024-01-03T00:00:00Z", userId="u_2", anonymousId="kiosk"),
+            message("identify", "m4", "2024-01-04T00:00:00Z", userId="u_1", anonymousId="laptop"),
+            message("track", "m6", "2024-01-06T00:00:00Z", userId="u_1", anonymousId="laptop", event="Opened"),
+        ],
+    )
+
+    summary = ingest(project, path)
+
+    oldest, first_u1, first_u2 = profile_id_for("m0"), profile_id_for("m1"), profile_id_for("m2")
+    assert (summary.resolution.profiles_created, summary.resolution.merges, summary.resolution.refused_merges) == (3, 1, 2)
+    assert profile_of_users(project) == {"u_1": oldest, "u_2": first_u2}
+    assert event_profiles(project) == {"m0": oldest, "m1": oldest, "m2": first_u2, "m4": oldest, "m5": first_u2, "m6": oldest}
+    refused = query(
+        project,
+        lambda wh: sa.select(layout.merges.c.message_id, layout.merges.c.survivor_profile_id, layout.merges.c.profiles)
+        .where(layout.merges.c.refused)
+        .order_by(layout.merges.c.message_timestamp),
+    )
+    assert refused == [("m2", first_u1, [first_u1]), ("m5", oldest, sorted([oldest, first_u2]))]
+
+
+def test_repeated_identifier_set_widens_identifier_times(project, tmp_path):
+    path = write_jsonl(
+        tmp_path / "repeats.jsonl",
+        [
+            message("track", "r2", "2024-03-01T00:00:00Z", userId="u_1", event="Opened"),
+            message("track", "r1", "2024-01-01T00:00:00Z", userId="u_1", event="Opened"),
+            message("track", "r3", "2024-02-01T00:00:00Z", userId=" u_1 ", event="Opened"),
+        ],
+    )
+
+    ingest(project, path)
+
+    identifiers = layout.identifiers
+    assert query(
+        project, lambda wh: sa.select(identifiers.c.identifier_value, identifiers.c.first_seen, identifiers.c.last_seen)
+    ) == [("u_1", datetime(2024, 1, 1), datetime(2024, 3, 1))]
+    assert query(project, lambda wh: sa.select(layout.profiles.c.profile_id, layout.profiles.c.first_seen)) == [
+        (profile_id_for("r1"), datetime(2024, 1, 1))
+    ]
