@@ -23,16 +23,14 @@ Usage: python scripts/convert_cdnow.py cdnow_master.txt.gz [--out FILE]
 from __future__ import annotations
 
 import argparse
-import gzip
-import io
 import json
-import os
 import re
 import sys
-import tempfile
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
+
+from conversion_io import ConversionError, open_text, write_gzip_lines
 
 HEADER = ["customer_id", "date", "number_of_cds", "dollar_value"]
 DEFAULT_OUTPUT = Path(__file__).resolve().parent.parent / "specs" / "cdnow" / "data" / "cdnow_orders.jsonl.gz"
@@ -40,19 +38,6 @@ DEFAULT_OUTPUT = Path(__file__).resolve().parent.parent / "specs" / "cdnow" / "d
 # The JSON number grammar without exponents: no leading zeros, optional fraction.
 _JSON_DECIMAL = re.compile(r"^-?(0|[1-9][0-9]*)(\.[0-9]+)?$")
 _CUSTOMER_ID = re.compile(r"^[0-9]+$")
-
-
-class ConversionError(Exception):
-    """A line of the input that cannot be converted; the message names the line."""
-
-
-def open_text(path: Path) -> io.TextIOBase:
-    """Open a plain or gzip file as text, choosing by its first two bytes."""
-    with path.open("rb") as probe:
-        compressed = probe.read(2) == b"\x1f\x8b"
-    if compressed:
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", newline="")
-    return path.open("r", encoding="utf-8", newline="")
 
 
 def convert_line(number: int, fields: list[str]) -> str:
@@ -96,25 +81,6 @@ def convert(lines: Iterable[str]) -> Iterator[str]:
             continue
         number += 1
         yield convert_line(number, fields)
-
-
-def write_gzip_lines(path: Path, lines: Iterable[str]) -> int:
-    """Write lines to a gzip file atomically, with a fixed header, and return how many were written."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    count = 0
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as raw:
-            with gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=9, mtime=0) as compressed:
-                for line in lines:
-                    compressed.write(line.encode("utf-8") + b"\n")
-                    count += 1
-        os.chmod(temporary, 0o644)  # mkstemp creates the file readable by its owner only, but the output is meant to be shared.
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return count
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -32,15 +32,13 @@ from __future__ import annotations
 
 import argparse
 import csv
-import gzip
-import io
 import json
-import os
 import sys
-import tempfile
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
+
+from conversion_io import ConversionError, open_text, write_gzip_lines
 
 HEADER = [
     "user_id", "session_id", "event", "timestamp", "platform", "acquisition_channel", "user_cohort", "user_lifecycle",
@@ -73,19 +71,6 @@ PAGES = {
     "review_page": "Reviews",
     "error_page": "Error",
 }
-
-
-class ConversionError(Exception):
-    """A row of the input that cannot be converted; the message names the line."""
-
-
-def open_text(path: Path) -> io.TextIOBase:
-    """Open a plain or gzip file as text, choosing by its first two bytes."""
-    with path.open("rb") as probe:
-        compressed = probe.read(2) == b"\x1f\x8b"
-    if compressed:
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", newline="")
-    return path.open("r", encoding="utf-8", newline="")
 
 
 def to_json(message: dict) -> str:
@@ -150,25 +135,6 @@ def convert(source: Iterable[str]) -> Iterator[str]:
         if row["session_id"] not in sessions_seen:
             sessions_seen.add(row["session_id"])
             yield to_json(identify_message(number, row, timestamp))
-
-
-def write_gzip_lines(path: Path, lines: Iterable[str]) -> int:
-    """Write lines to a gzip file atomically, with a fixed header, and return how many were written."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    count = 0
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as raw:
-            with gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=9, mtime=0) as compressed:
-                for line in lines:
-                    compressed.write(line.encode("utf-8") + b"\n")
-                    count += 1
-        os.chmod(temporary, 0o644)  # mkstemp creates the file readable by its owner only, but the output is meant to be shared.
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return count
 
 
 def main(argv: list[str] | None = None) -> int:
