@@ -1,11 +1,15 @@
 """`personas ingest`: load Segment-spec JSON Lines files into personas_events.
 
-One call is one ingest batch with its own number (`batch_seq`). Lines are
-checked in Python and loaded, in chunks, into a temporary staging table; one
-final statement copies the staged rows into personas_events, keeping one row
-per messageId and skipping ids already stored (`ON CONFLICT DO NOTHING`
-behind the primary key). That statement is the only deduplication, so two
+One call is one ingest batch with its own number (`batch_seq`), in one
+transaction. Lines are checked in Python and loaded, in chunks, into a
+temporary staging table; on PostgreSQL and other warehouses one final
+statement copies the staged rows into personas_events, keeping one row per
+messageId and skipping ids already stored (`ON CONFLICT DO NOTHING` behind
+the primary key). That statement is the only deduplication, so two
 processes ingesting the same messages at once still store each message once.
+On DuckDB, which one process holds at a time, DuckDB checks most lines itself
+(ingest_duckdb.py) and each block goes straight into personas_events with
+the same choice of copy (ingest_merge.py), so a batch is never held whole.
 Malformed lines go to personas_quarantine with the reason and the raw line;
 messages carrying a suppressed (erased) identifier are dropped and counted.
 """
@@ -28,6 +32,7 @@ from reconciler.engine import layout
 from reconciler.engine.bulk import create_temp_table, load_rows
 from reconciler.engine.identity import IdentifierExtractor, ResolveSummary, resolve, suppression_text
 from reconciler.engine.ingest_duckdb import stage_file
+from reconciler.engine.ingest_merge import EventMerger
 from reconciler.engine.messages import MalformedMessage, parse_message
 from reconciler.engine.warehouse import Warehouse
 from reconciler.errors import UsageError, WarehouseError
@@ -59,6 +64,7 @@ _STAGE_COLUMNS = (
     ("line_hash", "text"),
 )
 _JSON_COLUMNS = ("properties", "traits", "context")
+_ROW_COLUMNS = [name for name, _ in _STAGE_COLUMNS]
 
 Digest = Callable[[str], str]
 
@@ -122,17 +128,24 @@ def ingest_files(
         is_suppressed = _suppression_filter(connection, extractor, digest)
         batch_seq = connection.execute(sa.select(layout.batch_seq.next_value())).scalar_one()
         summary = IngestSummary(batch_seq=batch_seq, files=[str(path) for path in paths])
-        stager = _Stager(connection, summary, is_suppressed, chunk_size)
+        merger = None
+        if warehouse.dialect == "duckdb":
+            merger = EventMerger(connection, [name for name, _ in _STAGE_COLUMNS], batch_seq, _utcnow())
+        stager = _Stager(connection, summary, is_suppressed, chunk_size, merger)
         for path in paths:
-            if warehouse.dialect == "duckdb" and is_suppressed is None:
-                stage_columns = [name for name, _ in _STAGE_COLUMNS]
-                accepted = stage_file(connection, path, _STAGE, stage_columns, stager.add, progress)
-                summary.read += accepted
+            if merger is not None and is_suppressed is None:
+                with warehouse.engine.connect() as scratch:
+                    accepted = stage_file(scratch, path, _ROW_COLUMNS, merger.merge, stager.add, progress)
+                summary.read += accepted  # after the call: stager.add counts the lines it is handed
             else:
                 for line_number, raw in _lines(path, progress):
                     stager.add(path, line_number, raw)
         stager.flush()
-        summary.stored = _copy_new_messages(connection, batch_seq, _utcnow(), warehouse.dialect)
+        if merger is None:
+            summary.stored = _copy_new_messages(connection, batch_seq, _utcnow(), warehouse.dialect)
+        else:
+            summary.stored = merger.stored
+            merger.close()
         summary.duplicates = summary.read - summary.stored - summary.quarantined - summary.suppressed
         _record_batch(connection, summary, started)
         connection.execute(sa.text(f"DROP TABLE IF EXISTS {_STAGE}"))
@@ -171,7 +184,10 @@ def _suppression_filter(
 
 
 class _Stager:
-    """Checks lines in Python and sends them, in chunks, to the staging table or the quarantine."""
+    """Checks lines in Python and sends them, in chunks, to the staging table or the quarantine.
+
+    With a merger (DuckDB), each chunk goes on from the staging table into personas_events.
+    """
 
     def __init__(
         self,
@@ -179,11 +195,13 @@ class _Stager:
         summary: IngestSummary,
         is_suppressed: Callable[[dict[str, Any]], bool] | None,
         chunk_size: int,
+        merger: EventMerger | None,
     ) -> None:
         self.connection = connection
         self.summary = summary
         self.is_suppressed = is_suppressed
         self.chunk_size = chunk_size
+        self.merger = merger
         self.rows: list[tuple[Any, ...]] = []
         self.quarantined: list[_Quarantined] = []
         create_temp_table(connection, _STAGE, _STAGE_COLUMNS)
@@ -207,6 +225,9 @@ class _Stager:
 
     def flush(self) -> None:
         load_rows(self.connection, _STAGE, _STAGE_COLUMNS, self.rows)
+        if self.merger is not None and self.rows:
+            self.merger.merge(_STAGE, len(self.rows))
+            self.connection.execute(sa.text(f"DELETE FROM {_STAGE}"))
         _quarantine(self.connection, self.summary, self.quarantined)
         self.rows, self.quarantined = [], []
 

@@ -13,6 +13,7 @@ and quarantine reasons come from one place.
 from __future__ import annotations
 
 import gzip
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO
@@ -127,48 +128,65 @@ FROM times
 """
 
 LineHandler = Callable[[Path, int, bytes], None]
+BlockStore = Callable[[str, int], None]
 
 
 def stage_file(
-    connection: sa.Connection,
+    scratch: sa.Connection,
     path: Path,
-    stage: str,
     columns: list[str],
+    store: BlockStore,
     handle_line: LineHandler,
     progress: Callable[[int], None] | None,
 ) -> int:
-    """Stage the lines DuckDB accepts; pass the others to `handle_line`. Return how many it accepted."""
+    """Hand the lines DuckDB accepts to `store`, block by block; pass the others to `handle_line`.
+
+    Return how many lines DuckDB accepted. Lines are split and checked on
+    `scratch`, a connection of its own that commits after each block, so its
+    working tables do not pile up in the ingest's transaction until it ends.
+    Each block's accepted rows (`columns`) are written to a Parquet file in a
+    temporary folder, and `store(relation, rows)` takes them from there
+    (`relation` is SQL reading that file, `rows` how many it holds).
+    """
     for macro in _MACROS:
-        connection.execute(sa.text(macro))
-    connection.execute(sa.text(f"CREATE OR REPLACE TEMP TABLE {_LINES} (line_number BIGINT, raw VARCHAR)"))
+        scratch.execute(sa.text(macro))
+    scratch.execute(sa.text(f"CREATE OR REPLACE TEMP TABLE {_LINES} (line_number BIGINT, raw VARCHAR)"))
+    scratch.commit()
     accepted = 0
     first_line = 1
-    for block in _blocks(path, progress):
-        text = _decode_block(path, block, first_line, handle_line)
-        accepted += _stage_block(connection, text, first_line, stage, columns, path, handle_line)
-        first_line += block.count(b"\n")
-    connection.execute(sa.text(f"DROP TABLE IF EXISTS {_LINES}"))
-    connection.execute(sa.text(f"DROP TABLE IF EXISTS {_CHECKED}"))
+    with tempfile.TemporaryDirectory(prefix="personas-ingest-") as folder:
+        block_file = str(Path(folder) / "block.parquet").replace("'", "''")
+        for block in _blocks(path, progress):
+            text = _decode_block(path, block, first_line, handle_line)
+            rows = _stage_block(scratch, text, first_line, path, handle_line, columns, block_file)
+            store(f"read_parquet('{block_file}')", rows)
+            accepted += rows
+            first_line += block.count(b"\n")
+    scratch.execute(sa.text(f"DROP TABLE IF EXISTS {_LINES}"))
+    scratch.execute(sa.text(f"DROP TABLE IF EXISTS {_CHECKED}"))
+    scratch.commit()
     return accepted
 
 
 def _stage_block(
-    connection: sa.Connection, text: str, first_line: int, stage: str, columns: list[str], path: Path, handle_line: LineHandler
+    scratch: sa.Connection, text: str, first_line: int, path: Path, handle_line: LineHandler, columns: list[str], block_file: str
 ) -> int:
-    connection.execute(sa.text(f"DELETE FROM {_LINES}"))
-    connection.execute(
+    """Check one block of lines; write the accepted rows to `block_file` and return how many there are."""
+    scratch.execute(sa.text(f"DELETE FROM {_LINES}"))
+    scratch.execute(
         sa.text(
             f"INSERT INTO {_LINES} SELECT :first + n - 1, rtrim(raw, chr(13)) FROM "
             "(SELECT unnest(lines) AS raw, unnest(range(1, len(lines) + 1)) AS n FROM (SELECT string_split(:text, chr(10)) AS lines))"
         ),
         {"first": first_line, "text": text},
     )
-    connection.execute(sa.text(_CHECK))
+    scratch.execute(sa.text(_CHECK))
     listed = ", ".join(columns)
-    connection.execute(sa.text(f"INSERT INTO {stage} ({listed}) SELECT {listed} FROM {_CHECKED} WHERE accepted"))
-    accepted = connection.execute(sa.text(f"SELECT count(*) FROM {_CHECKED} WHERE accepted")).scalar_one()
-    rejected = connection.execute(sa.text(f"SELECT line_number, raw FROM {_CHECKED} WHERE NOT accepted ORDER BY line_number"))
-    for line_number, raw in rejected.all():
+    scratch.execute(sa.text(f"COPY (SELECT {listed} FROM {_CHECKED} WHERE accepted) TO '{block_file}' (FORMAT parquet)"))
+    accepted = scratch.execute(sa.text(f"SELECT count(*) FROM {_CHECKED} WHERE accepted")).scalar_one()
+    rejected = scratch.execute(sa.text(f"SELECT line_number, raw FROM {_CHECKED} WHERE NOT accepted ORDER BY line_number")).all()
+    scratch.commit()
+    for line_number, raw in rejected:
         handle_line(path, line_number, raw.encode("utf-8"))
     return accepted
 

@@ -296,7 +296,7 @@ def test_group_calls_link_current_profile(project, tmp_path):
     assert traits == [({"plan": "pro"},)]
 
 
-def test_refused_set_repeats_are_resolved_in_message_order(project, tmp_path):
+def test_refused_set_repeats_resolve_in_order(project, tmp_path):
     # u_2 arrives on the kiosk that u_1 used, twice. Between the two, u_1's profile merges
     # into an older one, so the second refusal names the profiles of that moment.
     path = write_jsonl(
@@ -326,7 +326,7 @@ def test_refused_set_repeats_are_resolved_in_message_order(project, tmp_path):
     assert refused == [("m2", first_u1, [first_u1]), ("m5", oldest, sorted([oldest, first_u2]))]
 
 
-def test_repeated_identifier_set_widens_identifier_times(project, tmp_path):
+def test_repeated_set_widens_identifier_times(project, tmp_path):
     path = write_jsonl(
         tmp_path / "repeats.jsonl",
         [

@@ -14,8 +14,9 @@ from reconciler.engine import layout
 from reconciler.engine.identity import suppression_text
 from reconciler.engine.warehouse import open_warehouse
 from reconciler.errors import UsageError
+from reconciler.spec.settings import ProjectSettings
 
-from .conftest import ingest, message, query, write_jsonl
+from .conftest import ProjectForTests, ingest, message, query, write_jsonl
 
 
 def stored_ids(project) -> list[str]:
@@ -67,6 +68,37 @@ def test_repeated_message_id_keeps_same_copy(make_project, tmp_path):
 
     assert kept == kept_reversed
     assert len(kept) == 1
+
+
+
+def test_copies_across_blocks_keep_lowest_hash(tmp_path, monkeypatch):
+    from reconciler.engine import ingest_duckdb
+
+    monkeypatch.setattr(ingest_duckdb, "BLOCK_SIZE", 997)  # a block holds about ten lines
+    copies = [
+        message("track", "dup", userId="u_1", event="A"),
+        message("track", "dup", userId="u_1", event="B"),
+        message("track", "dup", userId=7, event="C"),  # a numeric userId: checked in Python
+    ]
+    lines = [json.dumps(copy) for copy in copies]
+    lowest = min(lines, key=lambda line: hashlib.md5(line.encode()).hexdigest())
+    filler = [message("track", f"f{n:02d}", userId="u_2", event="F") for n in range(30)]
+    for order, copies_in_order in (("abc", copies), ("cba", copies[::-1])):
+        first, second, third = copies_in_order
+        settings = ProjectSettings.model_validate({"version": 1, "name": "test", "warehouse": f"duckdb:///{tmp_path}/{order}.duckdb"})
+        project = ProjectForTests(root=tmp_path, settings=settings)
+        path = write_jsonl(tmp_path / f"{order}.jsonl", [first, *filler[:15], second, *filler[15:], third])
+
+        summary = ingest(project, path)
+
+        assert (summary.read, summary.stored, summary.duplicates) == (33, 31, 2)
+        kept = query(project, lambda wh: sa.select(layout.events.c.event).where(layout.events.c.message_id == "dup"))
+        assert kept == [(json.loads(lowest)["event"],)]
+
+    later = ingest(project, write_jsonl(tmp_path / "later.jsonl", [message("track", "dup", userId="u_1", event="D")]))
+
+    assert (later.stored, later.duplicates) == (0, 1)
+    assert query(project, lambda wh: sa.select(layout.events.c.event).where(layout.events.c.message_id == "dup")) == kept
 
 
 MALFORMED = [
