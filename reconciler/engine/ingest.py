@@ -134,8 +134,7 @@ def ingest_files(
         stager = _Stager(connection, summary, is_suppressed, chunk_size, merger)
         for path in paths:
             if merger is not None and is_suppressed is None:
-                with warehouse.engine.connect() as scratch:
-                    accepted = stage_file(scratch, path, _ROW_COLUMNS, merger.merge, stager.add, progress)
+                accepted = _stage_duckdb_file(warehouse, connection, path, merger, stager, progress)
                 summary.read += accepted  # after the call: stager.add counts the lines it is handed
             else:
                 for line_number, raw in _lines(path, progress):
@@ -157,6 +156,26 @@ def ingest_files(
     if resolve_identities:
         summary.resolution = resolve(warehouse, rules)
     return summary
+
+
+def _stage_duckdb_file(
+    warehouse: Warehouse,
+    connection: sa.Connection,
+    path: Path,
+    merger: EventMerger,
+    stager: _Stager,
+    progress: Callable[[int], None] | None,
+) -> int:
+    """Check a file's lines in DuckDB on a connection of their own; return how many DuckDB accepted.
+
+    An in-memory DuckDB database has one connection per thread, shared by
+    every `connect()`: committing on a second one would commit the ingest's
+    transaction, so there the checking runs on the ingest's own connection.
+    """
+    if warehouse.url.database in (None, "", ":memory:"):
+        return stage_file(connection, path, _ROW_COLUMNS, merger.merge, stager.add, progress, commit=False)
+    with warehouse.engine.connect() as scratch:
+        return stage_file(scratch, path, _ROW_COLUMNS, merger.merge, stager.add, progress)
 
 
 def suppression_digests(connection: sa.Connection) -> set[str]:

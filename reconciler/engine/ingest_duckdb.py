@@ -138,6 +138,8 @@ def stage_file(
     store: BlockStore,
     handle_line: LineHandler,
     progress: Callable[[int], None] | None,
+    *,
+    commit: bool = True,
 ) -> int:
     """Hand the lines DuckDB accepts to `store`, block by block; pass the others to `handle_line`.
 
@@ -146,12 +148,14 @@ def stage_file(
     working tables do not pile up in the ingest's transaction until it ends.
     Each block's accepted rows (`columns`) are written to a Parquet file in a
     temporary folder, and `store(relation, rows)` takes them from there
-    (`relation` is SQL reading that file, `rows` how many it holds).
+    (`relation` is SQL reading that file, `rows` how many it holds). With
+    `commit` false, `scratch` is the ingest's own connection and never commits.
     """
+    done = scratch.commit if commit else _nothing
     for macro in _MACROS:
         scratch.execute(sa.text(macro))
     scratch.execute(sa.text(f"CREATE OR REPLACE TEMP TABLE {_LINES} (line_number BIGINT, raw VARCHAR)"))
-    scratch.commit()
+    done()
     accepted = 0
     first_line = 1
     with tempfile.TemporaryDirectory(prefix="personas-ingest-") as folder:
@@ -159,12 +163,13 @@ def stage_file(
         for block in _blocks(path, progress):
             text = _decode_block(path, block, first_line, handle_line)
             rows = _stage_block(scratch, text, first_line, path, handle_line, columns, block_file)
+            done()
             store(f"read_parquet('{block_file}')", rows)
             accepted += rows
             first_line += block.count(b"\n")
     scratch.execute(sa.text(f"DROP TABLE IF EXISTS {_LINES}"))
     scratch.execute(sa.text(f"DROP TABLE IF EXISTS {_CHECKED}"))
-    scratch.commit()
+    done()
     return accepted
 
 
@@ -185,10 +190,13 @@ def _stage_block(
     scratch.execute(sa.text(f"COPY (SELECT {listed} FROM {_CHECKED} WHERE accepted) TO '{block_file}' (FORMAT parquet)"))
     accepted = scratch.execute(sa.text(f"SELECT count(*) FROM {_CHECKED} WHERE accepted")).scalar_one()
     rejected = scratch.execute(sa.text(f"SELECT line_number, raw FROM {_CHECKED} WHERE NOT accepted ORDER BY line_number")).all()
-    scratch.commit()
     for line_number, raw in rejected:
         handle_line(path, line_number, raw.encode("utf-8"))
     return accepted
+
+
+def _nothing() -> None:
+    pass
 
 
 def _decode_block(path: Path, block: bytes, first_line: int, handle_line: LineHandler) -> str:

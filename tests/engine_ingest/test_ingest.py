@@ -285,6 +285,29 @@ def test_truncated_gzip_stores_nothing(project, tmp_path):
     assert stored_ids(project) == []
 
 
+
+def test_failed_ingest_in_memory_duckdb_stores_nothing(tmp_path, monkeypatch):
+    from reconciler.engine import ingest_duckdb
+    from reconciler.engine.ingest import ingest_files
+
+    monkeypatch.setattr(ingest_duckdb, "BLOCK_SIZE", 997)  # several blocks before the file breaks
+    settings = ProjectSettings.model_validate({"version": 1, "name": "test", "warehouse": "duckdb:///:memory:"})
+    project = ProjectForTests(root=tmp_path, settings=settings)
+    good = write_jsonl(tmp_path / "good.jsonl", [message("identify", f"g{n}", userId="u") for n in range(40)])
+    packed = write_jsonl(tmp_path / "cut.jsonl.gz", [message("identify", f"c{n}", userId="u") for n in range(400)], compress=True)
+    packed.write_bytes(packed.read_bytes()[:-30])
+
+    with open_warehouse(project) as warehouse:
+        with pytest.raises(UsageError):
+            ingest_files(warehouse, [good, packed])
+        with warehouse.engine.connect() as connection:
+            stored = connection.execute(sa.select(sa.func.count()).select_from(layout.events)).scalar_one()
+        summary = ingest_files(warehouse, [good], resolve_identities=False)
+
+    assert stored == 0
+    assert (summary.read, summary.stored) == (40, 40)
+
+
 def test_empty_and_blank_files_read_nothing(project, tmp_path):
     empty = tmp_path / "empty.jsonl"
     empty.write_bytes(b"")
