@@ -2,13 +2,13 @@
 
 Most messages repeat an identifier set seen before (the same user id, email
 and anonymous id), and a repeat changes nothing once its set is linked. So
-the warehouse, not Python, reads the unresolved messages: it copies them into
-a staging table numbered two ways, `pos` (resolution order: load order, then
-timestamp, then messageId) and `set_id` (the same raw identifier values, the
-same number), and sums each set up: its first message, its time range and
-its size. Python resolves sets, asks for every message only of the few sets
-whose first message had a merge refused, and the message-to-profile mapping
-is written back with one join on `set_id`.
+the warehouse, not Python, reads the unresolved messages. It copies them
+into a staging table with two numbers: `pos`, the resolution order (load
+order, then timestamp, then messageId), and `set_id`, equal for equal raw
+identifier values. Then it sums up each set: its first message, its time
+range and its size. Python resolves sets, and asks for every message only of
+the few sets whose first message had a merge refused. The message-to-profile
+mapping is written back with one join on `set_id`.
 """
 
 from __future__ import annotations
@@ -115,7 +115,7 @@ def stage_sets(writer: sa.Connection, field_count: int) -> None:
 
 
 def read_sets(writer: sa.Connection) -> Iterator[IdentifierSet]:
-    """The identifier sets of the staged messages, by the position of their first message.
+    """Yield the identifier sets of the staged messages, by the position of their first message.
 
     Read a page at a time, so that other statements may run on the same
     connection between pages (a streamed DuckDB result would end).
@@ -133,7 +133,7 @@ def read_sets(writer: sa.Connection) -> Iterator[IdentifierSet]:
 
 
 def read_occurrences(writer: sa.Connection, firsts: dict[int, int]) -> list[Occurrence]:
-    """The staged messages of the given sets after their first (set id -> its position), in resolution order."""
+    """Return the staged messages of the given sets after their first (set id -> its position), in resolution order."""
     if not firsts:
         return []
     columns = (("set_id", "bigint"), ("pos", "bigint"))

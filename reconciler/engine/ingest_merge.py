@@ -5,9 +5,9 @@ memory twice. On DuckDB one process holds the file and the whole batch is
 one transaction, so each block of checked messages goes straight into
 personas_events instead, and the batch still commits or rolls back as one.
 
-Deduplication keeps what the single final copy did: a messageId stored by an
-earlier batch is never replaced, and among the copies of a messageId within
-this batch the one with the lowest hash of its raw line is kept, whatever
+Deduplication keeps what the single final copy did. A messageId stored by
+an earlier batch is never replaced. Among the copies of a messageId within
+this batch, the one with the lowest hash of its raw line is kept, whatever
 block it came in. The lowest hash seen so far per messageId of this batch
 lives in a temporary table, consulted only when a block meets ids already
 stored (a block of new ids, the usual case, costs one insert).
