@@ -320,6 +320,34 @@ def test_apply_without_a_terminal_needs_auto_approve(project):
     )
 
 
+def test_saved_plan_applies_without_prompt(project):
+    project.write("traits/orders.yaml", orders())
+    planfile = project.root / "plan.json"
+    assert project.run("plan", "--out", str(planfile)).exit_code == 0
+    result = project.run("apply", str(planfile))
+    assert result.exit_code == 0, result.output
+    assert "Do you want to apply" not in result.stdout
+    assert result.stdout.endswith(
+        "Apply complete: 1 created, 0 updated, 0 replaced, 0 deleted, 0 moved. Identity rules recorded. "
+        "State serial is now 1.\n"
+    )
+    store = project.store()
+    try:
+        assert list(store.read().resources) == ["trait.orders"]
+    finally:
+        store.close()
+
+
+def test_stale_saved_plan_rejected_without_prompt(project):
+    project.write("traits/orders.yaml", orders())
+    planfile = project.root / "plan.json"
+    project.run("plan", "--out", str(planfile))
+    apply(project)
+    result = project.run("apply", str(planfile))
+    assert result.exit_code == 1
+    assert result.stderr.startswith("Error: the saved plan is stale: it was made at state serial 0")
+
+
 def test_apply_with_nothing_to_do_exits_zero(project):
     project.write("traits/orders.yaml", orders())
     apply(project)

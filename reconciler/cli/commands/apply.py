@@ -18,14 +18,22 @@ CONFIRM = "Do you want to apply these changes? Only 'yes' will be accepted:"
 
 @click.command("apply")
 @click.argument("planfile", required=False, type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--auto-approve", is_flag=True, help="Apply without asking for confirmation (needed without a terminal, as in CI).")
+@click.option(
+    "--auto-approve", is_flag=True,
+    help="Apply without asking for confirmation (needed without a terminal, as in CI). Applying a PLANFILE never prompts.",
+)
 @click.option(
     "--lock-timeout", default="0s", show_default=True, metavar="DURATION",
     help="How long to wait for the state lock, such as 60s; 0s fails at once when another apply holds it.",
 )
 @pass_app
 def command(app: AppContext, planfile: Path | None, auto_approve: bool, lock_timeout: str) -> int:
-    """Apply the changes of a fresh plan, or exactly those of PLANFILE, in one transaction."""
+    """Apply the changes of a fresh plan, or exactly those of PLANFILE, in one transaction.
+
+    Without PLANFILE, apply shows a fresh plan and prompts for confirmation.
+    With PLANFILE, the saved plan is the approval, so there is no prompt; apply
+    still takes the state lock and rejects a stale plan.
+    """
     from reconciler.plan.render_json import read_plan
     from reconciler.plan.service import open_state
 
@@ -60,7 +68,8 @@ def _plan_and_apply(app: AppContext, project: Any, store: Any, saved: Any, auto_
         return 0
 
     print_plan(app, plan, "text")
-    if not auto_approve and not _confirmed(app):
+    approved = auto_approve or saved is not None  # a reviewed, saved plan is the approval
+    if not approved and not _confirmed(app):
         app.console.print("Apply cancelled; nothing was written.")
         return 1
 
