@@ -169,7 +169,9 @@ def held_count(connection: sa.Connection, pair: Pair) -> int:
     return int(connection.execute(query).scalar_one())
 
 
-BATCH_COLUMNS = ("seq", "change_type", "audience", "identifier_type", "identifier_value", "subject_id", "idempotency_key", "change_at")
+BATCH_COLUMNS = (
+    "seq", "run_id", "change_type", "audience", "identifier_type", "identifier_value", "subject_id", "idempotency_key", "change_at",
+)
 
 
 def pending_batch(connection: sa.Connection, pair: Pair, after_seq: int, limit: int) -> list[sa.Row[Any]]:
@@ -259,7 +261,7 @@ def _apply_acked(connection: sa.Connection, pair: Pair, now: datetime) -> None:
         acked.c.audience,
         acked.c.subject_id,
         acked.c.traits_sig,
-        sa.literal(now, sa.DateTime).label("entered_at"),
+        acked.c.change_at.label("entered_at"),
         sa.literal(now, sa.DateTime).label("updated_at"),
     ).where(acked_where, staying, ~existing.exists())
     connection.execute(sa.insert(snapshots).from_select([c.name for c in snapshots.columns], new_rows))

@@ -84,6 +84,10 @@ class Tally:
     eligible: int = 0
     status: str = "ok"
     error: str | None = None
+    delivered: dict[str, int] = field(default_factory=dict)
+    earlier: int = 0
+    first_rejection: str | None = None
+    hold: str | None = None
 
 
 @dataclass
@@ -114,9 +118,10 @@ def sync_audiences(
 ) -> list[Any]:
     """Sync the given audiences (models, names or addresses), plus pending retirements.
 
-    Returns one SyncRecord per pair, each also saved with `store.record_sync`.
-    A record with `held_back` > 0 or status `failed` means the run should exit 3
-    (see `needs_attention`).
+    Returns one SyncReport (a SyncRecord with the details of this run) per
+    pair, each also saved with `store.record_sync`. Held-back removals,
+    rejections, failed or pending syncs mean the run should exit 3 (see
+    `needs_attention`).
     """
     from reconciler.destinations.planning import plan_work
 
@@ -129,7 +134,7 @@ def sync_audiences(
         plan = plan_work(connection, project, store, state, tombstones, audiences, options)
     records = run_destinations(context, plan.destinations)
     for record in records:
-        store.record_sync(record)
+        store.record_sync(record.stored())
     with context.transaction() as connection:
         present = {pair for pair in box.pairs_present(connection)}
     for stone in tombstones:
@@ -188,6 +193,7 @@ def sync_pair(context: SyncContext, adapter: DestinationAdapter, work: PairWork)
         tally.status, tally.error = "failed", f"internal error: {type(error).__name__}: {error}"
         log.exception("sync %s failed with an internal error", pair.label)
     _describe_hold(work, tally)
+    _describe_rejections(work, tally)
     log.info("sync %s +%d -%d ~%d sent %d acknowledged %d", pair.label, tally.entered, tally.exited, tally.updated, tally.sent, tally.acknowledged)
     return _record(context, pair, tally)
 
@@ -234,8 +240,11 @@ def _queue(context: SyncContext, adapter: DestinationAdapter, work: PairWork, ta
             tally.updated = box.queue_updates(connection, pair, wanted, **stamps)
         if removals:
             tally.exited = box.queue_exits(connection, pair, wanted, status="candidate", **stamps)
+            size = box.snapshot_size(connection, pair)
             outcome = box.apply_guard(connection, pair, work.guard, approved=work.approved)
             tally.held_back = outcome.held
+            if outcome.held and work.guard is not None:
+                tally.hold = f"removal guard: {outcome.held} of {size} members, over {work.guard.share * 100:g}%"
 
 
 def _deliver(context: SyncContext, adapter: DestinationAdapter, work: PairWork, tally: Tally) -> bool:
@@ -263,7 +272,7 @@ def _deliver(context: SyncContext, adapter: DestinationAdapter, work: PairWork, 
             if not deferred:
                 done.flush()
             raise
-        done.add(rows[0].seq, rows[-1].seq, result)
+        done.add(rows, result)
         after = rows[-1].seq
         if not deferred and done.due():
             done.flush()
@@ -287,13 +296,22 @@ class _Acknowledgements:
         self.last = 0
         self.count = 0
         self.rejected: dict[str, str] = {}
+        self.delivered: dict[str, int] = {}
+        self.earlier = 0
         self.since = time.monotonic()
 
-    def add(self, first: int, last: int, result: SendResult) -> None:
+    def add(self, rows: Sequence[Any], result: SendResult) -> None:
+        """Note one answered batch; what it delivered counts once the acknowledgement is written."""
+        first, last = rows[0].seq, rows[-1].seq
         self.first = first if self.first is None else self.first
         self.last = last
         self.count += last - first + 1
         self.rejected.update(result.rejected)
+        for row in rows:
+            if row.idempotency_key in result.rejected:
+                continue
+            self.delivered[row.change_type] = self.delivered.get(row.change_type, 0) + 1
+            self.earlier += row.run_id != self.context.run_id
 
     def due(self) -> bool:
         return self.count >= ACK_CHANGES or time.monotonic() - self.since >= ACK_INTERVAL_S
@@ -301,7 +319,11 @@ class _Acknowledgements:
     def flush(self) -> None:
         if self.first is not None:
             _acknowledge(self.context, self.pair, SendResult(rejected=self.rejected), self.first, self.last, self.tally)
+            for kind, count in self.delivered.items():
+                self.tally.delivered[kind] = self.tally.delivered.get(kind, 0) + count
+            self.tally.earlier += self.earlier
         self.first, self.count, self.rejected, self.since = None, 0, {}, time.monotonic()
+        self.delivered, self.earlier = {}, 0
 
 
 def _acknowledge(context: SyncContext, pair: box.Pair, result: SendResult, first: int, last: int, tally: Tally) -> None:
@@ -311,6 +333,8 @@ def _acknowledge(context: SyncContext, pair: box.Pair, result: SendResult, first
         )
     tally.acknowledged += acked
     tally.rejected += len(result.rejected)
+    if result.rejected and tally.first_rejection is None:
+        tally.first_rejection = next(iter(result.rejected.values()))
 
 
 def _changes(connection: sa.Connection, work: PairWork, rows: Sequence[Any]) -> list[Change]:
@@ -353,6 +377,7 @@ def _describe_hold(work: PairWork, tally: Tally) -> None:
         return
     guard = work.guard
     rule = f"at least {guard.at_least} and more than {guard.share * 100:g}% of the last snapshot" if guard else "guarded"
+    tally.hold = tally.hold or rule
     message = (
         f"{tally.held_back} removals held back by the removal guard ({rule}); "
         f"review them, then run `personas run --approve-removals {work.pair.audience}:{work.pair.destination}`"
@@ -362,19 +387,34 @@ def _describe_hold(work: PairWork, tally: Tally) -> None:
         tally.status = "held"
 
 
+def _describe_rejections(work: PairWork, tally: Tally) -> None:
+    """Put the first rejection reason into the record's error; a clean pass becomes `rejected`."""
+    if not tally.rejected:
+        return
+    from reconciler.destinations.report import shorten
+
+    label = f"{work.pair.audience}:{work.pair.destination}"
+    message = (
+        f"{tally.rejected} {'change' if tally.rejected == 1 else 'changes'} rejected, first: "
+        f"{shorten(tally.first_rejection or 'no reason given')}; "
+        f"see them with `personas syncs show {label}`; they are sent again when their content changes"
+    )
+    tally.error = message if tally.error is None else f"{tally.error}; {message}"
+    if tally.status == "ok":
+        tally.status = "rejected"
+
+
 def needs_attention(records: Sequence[Any]) -> list[str]:
-    """Messages for records that make a run exit 3: held-back removals, failed syncs, changes left pending."""
-    messages = []
-    for record in records:
-        if record.held_back or record.status in ("failed", "pending"):
-            messages.append(f"{record.audience}:{record.destination}: {record.error}")
-    return messages
+    """Messages for records that make a run exit 3; see reconciler.destinations.report."""
+    from reconciler.destinations.report import needs_attention as messages
+
+    return messages(records)
 
 
 def _record(context: SyncContext, pair: box.Pair, tally: Tally) -> Any:
-    from reconciler.state.records import SyncRecord
+    from reconciler.destinations.report import SyncReport
 
-    return SyncRecord(
+    return SyncReport(
         run_id=context.run_id,
         audience=pair.audience,
         audience_id=pair.audience_id,
@@ -394,6 +434,10 @@ def _record(context: SyncContext, pair: box.Pair, tally: Tally) -> Any:
         eligible=tally.eligible,
         non_consented=max(tally.eligible - tally.members, 0),
         error=tally.error,
+        delivered=dict(tally.delivered),
+        earlier=tally.earlier,
+        first_rejection=tally.first_rejection,
+        hold=tally.hold,
     )
 
 

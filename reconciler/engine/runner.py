@@ -14,7 +14,7 @@ Under the run lock of the state store (one run at a time per state):
 A failing resource does not stop the run: it is recorded with its error,
 and the selected resources that read it are skipped with the reason. The
 run ends with exit code 3 when any resource failed or a sync needs
-attention (held-back removals, a failed destination).
+attention (held-back removals, rejected changes, a failed destination).
 """
 
 from __future__ import annotations
@@ -38,7 +38,8 @@ class ResourceOutcome:
     address: str
     resource_id: str
     status: str = "ok"  # ok | failed | skipped
-    size: int | None = None
+    size: int | None = None  # audiences: every member, held-out ones included
+    holdout: int | None = None  # audiences: members held out, never sent to destinations
     entered: int | None = None
     exited: int | None = None
     invalid: int | None = None  # aggregation traits: present values that did not parse
@@ -52,7 +53,7 @@ class RunResult:
     as_of: datetime
     outcomes: list[ResourceOutcome] = field(default_factory=list)
     syncs: list[Any] = field(default_factory=list)
-    attention: list[str] = field(default_factory=list)  # held-back removals and failed syncs
+    attention: list[str] = field(default_factory=list)  # held-back removals, rejections, failed syncs
 
     @property
     def failed(self) -> list[ResourceOutcome]:
@@ -318,10 +319,12 @@ class Computation:
             size, entered, exited = write_members(
                 connection, audience, self.ids[audience.address], table, self.result.run_id, self.context.as_of
             )
+            held_out = sa.select(sa.func.count()).select_from(table).where(table.c.holdout)
+            holdout = int(connection.execute(held_out).scalar_one())
             connection.execute(sa.schema.DropTable(table, if_exists=True))
         self.context.stored_audiences[audience.name] = self.ids[audience.address]
         log.info("%s: %s members, +%s -%s", audience.address, size, entered, exited)
-        return {"size": size, "entered": entered, "exited": exited}
+        return {"size": size, "holdout": holdout, "entered": entered, "exited": exited}
 
     def _failed_upstream(self, audience: Any) -> str | None:
         from reconciler.engine.selectors import upstream

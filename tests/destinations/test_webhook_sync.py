@@ -310,7 +310,9 @@ def test_a_rejected_change_is_isolated_and_kept_with_its_reason(workspace, recei
     workspace.set_members("vip", workspace.users(5))
     receiver.reject_values = {"u_3"}
     record = record_of(workspace.sync(FAST), "vip", "crm")
-    assert (record.status, record.acknowledged, record.rejected) == ("ok", 4, 1)
+    assert (record.status, record.acknowledged, record.rejected) == ("rejected", 4, 1)
+    assert record.error.startswith("1 change rejected, first: HTTP 400: ")
+    assert "personas syncs show vip:crm" in record.error
     assert sent(receiver) == [("entered", "u_1"), ("entered", "u_2"), ("entered", "u_4"), ("entered", "u_5")]
     rows = workspace.query("SELECT identifier_value, reason FROM personas_sync_rejected")
     assert rows[0][0] == "u_3"

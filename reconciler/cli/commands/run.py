@@ -48,8 +48,9 @@ def command(
 ) -> int:
     """Compute traits and audiences from the applied specs, then sync audiences to their destinations.
 
-    Exits 0 when everything succeeded, 3 when a resource failed or removals
-    were held back, 1 on an error that stopped the run.
+    Exits 0 when everything succeeded, 3 when a resource failed, a
+    destination rejected changes or removals were held back, 1 on an error
+    that stopped the run.
     """
     from reconciler.engine.runner import execute_run
     from reconciler.plan.service import open_state
@@ -83,11 +84,19 @@ def _change(outcome: Any) -> str:
     return f"+{outcome.entered} -{outcome.exited}"
 
 
+def _size(outcome: Any) -> str:
+    """The SIZE cell: members, with the held-out ones named so the synced count adds up."""
+    if outcome.size is None:
+        return ""
+    holdout = getattr(outcome, "holdout", None)
+    return f"{outcome.size} ({holdout} held out)" if holdout else str(outcome.size)
+
+
 def print_result(app: AppContext, result: Any) -> None:
     """Print a table of resources (status, size, change, duration), the run id and what needs attention."""
     rows = [("RESOURCE", "STATUS", "SIZE", "CHANGE", "DURATION")]
     for outcome in result.outcomes:
-        size = "" if outcome.size is None else str(outcome.size)
+        size = _size(outcome)
         rows.append((outcome.address, outcome.status, size, _change(outcome), f"{outcome.duration_s:.2f}s"))
     widths = [max(len(row[i]) for row in rows) for i in range(5)]
     for row in rows:
@@ -98,18 +107,18 @@ def print_result(app: AppContext, result: Any) -> None:
             app.console.warning(f"{outcome.address}: {outcome.invalid} {noun} skipped")
         if outcome.error:
             app.console.print(f"{outcome.address}: {outcome.status}: {outcome.error}", err=True)
-    for record in result.syncs:
-        held = f", {record.held_back} removals held back" if record.held_back else ""
-        app.console.print(
-            f"sync {record.audience} -> {record.destination}: {record.status}, "
-            f"+{record.entered} -{record.exited} ~{record.updated}{held}"
-        )
+    if result.syncs:
+        from reconciler.destinations.report import summary_line
+
+        for record in result.syncs:
+            app.console.print(summary_line(record))
     for message in result.attention:
         app.console.print(f"needs attention: {message}", err=True)
     app.console.print(f"Run {result.run_id} at as_of {result.as_of.strftime('%Y-%m-%dT%H:%M:%SZ')}.")
     if result.exit_code == 3:
         app.console.print(
-            "Finished with failures or held-back removals (exit 3). Fix the errors above, or release held removals with "
+            "Finished with failures, rejected changes or held-back removals (exit 3). Fix the errors above, "
+            "look at rejected changes with `personas syncs show AUDIENCE:DESTINATION`, or release held removals with "
             "`personas run --approve-removals AUDIENCE[:DESTINATION]`.",
             err=True,
         )
