@@ -187,7 +187,7 @@ class ResolveSummary:
     unlinked: int = 0  # messages without any usable identifier
 
 
-@dataclass
+@dataclass(slots=True)
 class _Profile:
     seq: int
     values: dict[int, set[str]] = field(default_factory=dict)
@@ -262,7 +262,7 @@ class _Resolver:
         self.merge_rows: list[tuple[Any, ...]] = []
         self.set_profiles: list[tuple[int, str | None]] = []  # settled sets -> profile at their first message
         self.message_profiles: list[tuple[str, str | None]] = []  # messages of refused sets -> profile
-        self.pairs_of: dict[int, list[Pair]] = {}  # set id -> its normalised values
+        self.pairs_of: dict[int, list[Pair]] = {}  # refused set id -> its normalised values
         self.next_seq = 1
         self.now = datetime.now(timezone.utc).replace(tzinfo=None)
 
@@ -323,7 +323,7 @@ class _Resolver:
     def _resolve_first(self, item: IdentifierSet) -> bool:
         """Resolve a set at its first message; return whether a merge was refused."""
         self.summary.messages += item.messages
-        pairs = self.pairs_of[item.set_id] = self.extractor.pairs(item.values)
+        pairs = self.extractor.pairs(item.values)
         if not pairs:
             self.set_profiles.append((item.set_id, None))
             self.summary.unlinked += item.messages
@@ -331,6 +331,7 @@ class _Resolver:
         refusals = self.summary.refused_merges
         profile_id = self.resolve_message(item.message_id, item.timestamp, pairs)
         if self.summary.refused_merges != refusals:
+            self.pairs_of[item.set_id] = pairs
             self.message_profiles.append((item.message_id, profile_id))
             self.summary.unlinked += profile_id is None
             return True
