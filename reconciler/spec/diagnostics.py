@@ -131,8 +131,8 @@ def warnings(diagnostics: Iterable[Diagnostic]) -> list[Diagnostic]:
 
 
 def plural(count: int, word: str) -> str:
-    """`1 error`, `2 errors`."""
-    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+    """`1 error`, `2 errors`, `1,500 errors`: the count with thousands separators, then the word."""
+    return f"{count:,} {word}" if count == 1 else f"{count:,} {word}s"
 
 
 def summarize(diagnostics: Sequence[Diagnostic], unchecked: int = 0) -> str:

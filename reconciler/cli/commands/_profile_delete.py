@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from reconciler.cli import AppContext, pass_app
 from reconciler.errors import StateError, UsageError
+from reconciler.spec.diagnostics import plural
 
 
 @click.command("delete")
@@ -28,8 +31,8 @@ def delete(app: AppContext, identifier: str, identifier_type: str | None, yes: b
     from reconciler.engine.warehouse import open_warehouse
     from reconciler.plan.service import open_state
 
-    if not yes and not click.confirm(f"Erase the profile holding {identifier!r} everywhere? This cannot be undone", default=False):
-        raise UsageError("nothing was erased", hint="Pass --yes to erase without the question.")
+    if not yes:
+        _confirm(identifier)
     project = app.load_project()
     timeout = parse_seconds(lock_timeout, "--lock-timeout")
     store = open_state(project)
@@ -44,11 +47,25 @@ def delete(app: AppContext, identifier: str, identifier_type: str | None, yes: b
     return print_report(app, report)
 
 
+def _confirm(identifier: str) -> None:
+    """Prompt for confirmation on a terminal. Without a terminal, raise at once rather than read empty input."""
+    if not sys.stdin.isatty():
+        raise UsageError(
+            "refusing to erase without confirmation: no terminal to ask; pass --yes to confirm",
+            hint="Nothing was erased. Add --yes when running without a terminal, as in scripts and CI.",
+        )
+    if not click.confirm(f"Erase the profile holding {identifier!r} everywhere? This cannot be undone", default=False):
+        raise UsageError("nothing was erased", hint="Pass --yes to erase without the question.")
+
+
 def print_report(app: AppContext, report) -> int:
     """Counts only: the erased values are not printed back."""
-    app.console.print(f"Erased {report.profiles} profile(s) holding {report.identifiers} identifier value(s).")
+    profiles, values = plural(report.profiles, "profile"), plural(report.identifiers, "identifier value")
+    app.console.print(f"Erased {profiles} holding {values}.")
+    width = max((len(f"{count:,}") for count in report.rows_deleted.values()), default=1)
     for table, count in sorted(report.rows_deleted.items()):
-        app.console.print(f"  {table:<34} {count} rows deleted")
+        rows = "row" if count == 1 else "rows"
+        app.console.print(f"  {table:<34} {count:>{width},} {rows} deleted")
     app.console.print(f"  file destination files rewritten: {report.files_rewritten}")
     for outcome in report.destinations:
         line = f"  exits sent to {outcome.label}: {outcome.status}"
