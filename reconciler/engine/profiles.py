@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 import sqlalchemy as sa
@@ -191,4 +191,9 @@ def _audiences(connection: sa.Connection, profile_id: str) -> list[dict[str, Any
 
 
 def _iso(value: datetime | None) -> str | None:
-    return value.isoformat(sep=" ") if value is not None else None
+    """Format a warehouse time (naive, holding UTC) as ISO 8601 UTC, like `2024-01-01T00:00:00Z`."""
+    if value is None:
+        return None
+    if value.tzinfo is not None:
+        value = value.astimezone(timezone.utc).replace(tzinfo=None)
+    return value.isoformat(timespec="seconds") + "Z"

@@ -51,19 +51,19 @@ def test_ingest_prints_counts_and_resolution(tmp_path, warehouse_url):
     assert first.returncode == 0, first.stderr
     assert first.stdout == (
         "Ingested 1 file as batch 1:\n"
-        "  read        5\n"
-        "  stored      3\n"
-        "  duplicates  1\n"
-        "  quarantined 1\n"
-        "  suppressed  0\n"
-        "    1  invalid JSON: Expecting property name enclosed in double quotes at column 2\n"
+        "  read         5\n"
+        "  stored       3\n"
+        "  duplicates   1\n"
+        "  quarantined  1\n"
+        "  suppressed   0\n"
+        "               1  invalid JSON: Expecting property name enclosed in double quotes at column 2\n"
         "Quarantined lines are kept with their reason in the personas_quarantine table.\n"
-        "Identity resolution: 3 messages, 2 profiles created, 0 merges, 1 merges refused, "
+        "Identity resolution: 3 messages, 2 profiles created, 0 merges, 1 merge refused, "
         "0 messages without a usable identifier.\n"
     )
     assert first.stderr == ""
     assert second.returncode == 0, second.stderr
-    assert second.stdout.splitlines()[:4] == ["Ingested 1 file as batch 2:", "  read        5", "  stored      0", "  duplicates  4"]
+    assert second.stdout.splitlines()[:4] == ["Ingested 1 file as batch 2:", "  read         5", "  stored       0", "  duplicates   4"]
     assert second.stdout.splitlines()[-1] == (
         "Identity resolution skipped (--no-resolve): the next ingest or run resolves these messages."
     )
@@ -121,16 +121,16 @@ def test_profile_show_finds_by_any_identifier(folder, tmp_path):
     lines = by_user.stdout.splitlines()
     assert lines[0].startswith("Profile p_")
     assert lines[1:] == [
-        "  first seen  2024-01-01 00:00:00",
+        "  first seen  2024-01-01T00:00:00Z",
         "",
         "Identifiers:",
-        "  anonymous_id   a-1  (seen 2024-01-01 00:00:00 .. 2024-01-02 00:00:00)",
-        "  email          jane@example.com  (seen 2024-01-01 00:00:00 .. 2024-01-01 00:00:00)",
-        "  user_id        u_1  (seen 2024-01-01 00:00:00 .. 2024-01-01 00:00:00)",
+        "  anonymous_id   a-1  (seen 2024-01-01T00:00:00Z .. 2024-01-02T00:00:00Z)",
+        "  email          jane@example.com  (seen 2024-01-01T00:00:00Z .. 2024-01-01T00:00:00Z)",
+        "  user_id        u_1  (seen 2024-01-01T00:00:00Z .. 2024-01-01T00:00:00Z)",
         "",
         "Merges:",
         "  refused: user_id limit 1 would be exceeded; dropped anonymous_id 'a-1' from the message "
-        "(user_id=u_2, anonymous_id=a-1; at 2024-01-03 00:00:00, message m3)",
+        "(user_id=u_2, anonymous_id=a-1; at 2024-01-03T00:00:00Z, message m3)",
         "",
         "Traits:",
         "  none computed yet (run `personas run`)",
@@ -142,6 +142,9 @@ def test_profile_show_finds_by_any_identifier(folder, tmp_path):
     details = json.loads(by_email.stdout)
     assert details["profile_id"] == lines[0].split()[1]
     assert [item["type"] for item in details["identifiers"]] == ["anonymous_id", "email", "user_id"]
+    assert details["first_seen"] == "2024-01-01T00:00:00Z"
+    assert details["identifiers"][0]["last_seen"] == "2024-01-02T00:00:00Z"
+    assert details["merges"][0]["message_timestamp"] == "2024-01-03T00:00:00Z"
 
 
 def test_profile_show_ambiguous_value_asks_type(folder, tmp_path):
@@ -182,5 +185,5 @@ def test_ingest_resolves_with_applied_rules(folder, tmp_path):
     assert unapplied.stdout.splitlines()[-1].startswith("Identity resolution: 0 messages")
     assert applied.stdout.splitlines()[-1] == (
         "Identity resolution (full: the identity rules changed): 3 messages, 2 profiles created, 0 merges, "
-        "0 merges refused, 1 messages without a usable identifier."
+        "0 merges refused, 1 message without a usable identifier."
     )

@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from reconciler.cli import AppContext, pass_app
+from reconciler.spec.diagnostics import plural
 
 
 @click.command("ingest")
@@ -51,7 +52,7 @@ def command(app: AppContext, files: tuple[Path, ...], no_resolve: bool) -> int:
 
 def summary_lines(summary: Any) -> list[str]:
     """Return the ingest report lines: counts, quarantine reasons, then identity resolution."""
-    files = "1 file" if len(summary.files) == 1 else f"{len(summary.files)} files"
+    files = plural(len(summary.files), "file")
     counts = [
         ("read", summary.read),
         ("stored", summary.stored),
@@ -59,22 +60,26 @@ def summary_lines(summary: Any) -> list[str]:
         ("quarantined", summary.quarantined),
         ("suppressed", summary.suppressed),
     ]
-    width = max(len(f"{count:,}") for _, count in counts)
+    reasons = sorted(summary.quarantine_reasons.items(), key=lambda item: (-item[1], item[0]))
+    width = max(len(f"{count:,}") for _, count in counts + reasons)
+    label = max(len(name) for name, _ in counts) + 2
     lines = [f"Ingested {files} as batch {summary.batch_seq}:"]
-    lines += [f"  {name:<12}{count:>{width},}" for name, count in counts]
-    for reason, count in sorted(summary.quarantine_reasons.items(), key=lambda item: (-item[1], item[0])):
-        lines.append(f"    {count:>{width},}  {reason}")
+    lines += [f"  {name:<{label}}{count:>{width},}" for name, count in counts]
+    # Counts per reason sit in the same right-aligned column as the totals.
+    lines += [f"  {'':<{label}}{count:>{width},}  {reason}" for reason, count in reasons]
     if summary.quarantined:
         lines.append("Quarantined lines are kept with their reason in the personas_quarantine table.")
+
     resolution = summary.resolution
     if resolution is None:
         lines.append("Identity resolution skipped (--no-resolve): the next ingest or run resolves these messages.")
     else:
         kind = " (full: the identity rules changed)" if resolution.full else ""
         lines.append(
-            f"Identity resolution{kind}: {resolution.messages:,} messages, {resolution.profiles_created:,} profiles created, "
-            f"{resolution.merges:,} merges, {resolution.refused_merges:,} merges refused, "
-            f"{resolution.unlinked:,} messages without a usable identifier."
+            f"Identity resolution{kind}: {plural(resolution.messages, 'message')}, "
+            f"{plural(resolution.profiles_created, 'profile')} created, {plural(resolution.merges, 'merge')}, "
+            f"{plural(resolution.refused_merges, 'merge')} refused, "
+            f"{plural(resolution.unlinked, 'message')} without a usable identifier."
         )
     return lines
 

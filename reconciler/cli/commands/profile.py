@@ -43,7 +43,8 @@ def show(app: AppContext, identifier: str, identifier_type: str | None, output_f
 
 def profile_lines(details: Any) -> list[str]:
     """Return the lines `profile show` prints for a profile."""
-    lines = [f"Profile {details.profile_id}", f"  first seen  {details.first_seen or '-'}", "", "Identifiers:"]
+    first_seen = details.to_dict()["first_seen"] or "-"
+    lines = [f"Profile {details.profile_id}", f"  first seen  {first_seen}", "", "Identifiers:"]
     for item in details.identifiers:
         lines.append(f"  {item['type']:<14} {item['value']}  (seen {item['first_seen']} .. {item['last_seen']})")
     if details.accounts:
