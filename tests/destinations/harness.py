@@ -69,6 +69,7 @@ class Receiver:
     script: list[Any] = field(default_factory=list)
     requests: list[Delivery] = field(default_factory=list)
     reject_values: set[str] = field(default_factory=set)
+    reject_status: int = 400
     lock: threading.Lock = field(default_factory=threading.Lock)
     log_path: Path | None = None
 
@@ -103,7 +104,8 @@ class Receiver:
         if answer == 200 and self.reject_values:
             values = {change["identifier"]["value"] for change in json.loads(body)["changes"]}
             if values & self.reject_values:
-                return (400, {}, json.dumps({"error": "invalid identifier", "values": sorted(values & self.reject_values)}))
+                refused = sorted(values & self.reject_values)
+                return (self.reject_status, {}, json.dumps({"error": "invalid identifier", "values": refused}))
         return answer
 
     def close(self) -> None:
@@ -307,7 +309,9 @@ class Workspace:
         return subjects
 
     # ---- syncing
-    def sync(self, options: Any = None, run_id: str | None = None, audiences: list[str] | None = None) -> list[Any]:
+    def sync(
+        self, options: Any = None, run_id: str | None = None, audiences: list[str] | None = None, as_of: datetime = AS_OF
+    ) -> list[Any]:
         from reconciler.destinations.sync import sync_audiences
 
         self.run_number += 1
@@ -317,7 +321,7 @@ class Workspace:
         try:
             with self.warehouse() as wh:
                 names = audiences if audiences is not None else list(project.audiences)
-                return sync_audiences(project, store, wh, run_id, AS_OF, names, options)
+                return sync_audiences(project, store, wh, run_id, as_of, names, options)
         finally:
             store.close()
 

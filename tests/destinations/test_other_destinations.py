@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+from datetime import datetime, timezone
 
 import redis
 import sqlalchemy as sa
@@ -135,6 +136,26 @@ def test_file_outputs_a_snapshot_and_a_changes_file_per_run(workspace, tmp_path)
         changes = list(csv.DictReader(stream))
     assert [(c["type"], c["identifier_value"], c["traits"]) for c in changes] == [("exited", "u_3", "{}")]
     assert len(changes[0]["idempotency_key"]) == 32
+
+
+def test_file_times_are_the_as_of_of_the_run_that_found_the_change(workspace, tmp_path):
+    """A change's `at` and a member's `entered_at` are the evaluation time of the run, not the time of writing."""
+    folder = tmp_path / "out"
+    make(workspace, f"  type: file\n  path: {folder}")
+    subjects = workspace.users(3)
+    workspace.set_members("vip", subjects[:2])
+    workspace.sync(run_id="r1", as_of=datetime(1998, 7, 1, tzinfo=timezone.utc))
+    workspace.set_members("vip", subjects)
+    workspace.sync(run_id="r2", as_of=datetime(1998, 8, 1, 12, tzinfo=timezone.utc))
+
+    with (folder / "vip.csv").open() as stream:
+        members = [(r["identifier_value"], r["entered_at"]) for r in csv.DictReader(stream)]
+    assert members == [("u_1", "1998-07-01T00:00:00.000Z"), ("u_2", "1998-07-01T00:00:00.000Z"),
+                       ("u_3", "1998-08-01T12:00:00.000Z")]
+    with (folder / "vip.changes.r1.csv").open() as stream:
+        assert {c["at"] for c in csv.DictReader(stream)} == {"1998-07-01T00:00:00.000Z"}
+    with (folder / "vip.changes.r2.csv").open() as stream:
+        assert [(c["identifier_value"], c["at"]) for c in csv.DictReader(stream)] == [("u_3", "1998-08-01T12:00:00.000Z")]
 
 
 def test_file_jsonl_lines_carry_the_webhook_change_shape(workspace, tmp_path):
