@@ -62,4 +62,4 @@ def test_quickstart_twice_ingests_and_sends_nothing_new(tmp_path):
     assert "stored           0" in second.stdout
     assert "duplicates  69,659" in second.stdout
     assert "No changes" in second.stdout
-    assert "sync winback -> crm_csv: ok, +0 -0" in second.stdout
+    assert "sync winback -> crm_csv: ok, sent 0\n" in second.stdout

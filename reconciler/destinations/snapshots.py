@@ -18,6 +18,8 @@ key is deleted and inserted in one transaction. The engine keeps the keys unique
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 
 metadata = sa.MetaData()
@@ -32,8 +34,8 @@ snapshots = sa.Table(
     sa.Column("audience", sa.Text, nullable=False),
     sa.Column("subject_id", sa.Text, nullable=False),
     sa.Column("traits_sig", sa.Text, nullable=False),
-    sa.Column("entered_at", sa.DateTime, nullable=False),
-    sa.Column("updated_at", sa.DateTime, nullable=False),
+    sa.Column("entered_at", sa.DateTime, nullable=False),  # as_of of the run that queued the entry
+    sa.Column("updated_at", sa.DateTime, nullable=False),  # wall-clock time of the last acknowledgement
 )
 
 outbox = sa.Table(
@@ -112,6 +114,21 @@ def rejected_now(engine: sa.Engine) -> dict[tuple[str, str], int]:
         if not _exists(connection, rejected.name):
             return {}
         return {(row[0], row[1]): int(row[2]) for row in connection.execute(query)}
+
+
+def rejected_changes(engine: sa.Engine, audience_id: str, destination_id: str, limit: int) -> list[dict[str, Any]]:
+    """The pair's rejected changes waiting for a content change, oldest first, with the reason given."""
+    query = (
+        sa.select(rejected.c.change_type, rejected.c.identifier_type, rejected.c.identifier_value, rejected.c.reason,
+                  rejected.c.run_id, rejected.c.rejected_at)
+        .where(pair_filter(rejected, audience_id, destination_id))
+        .order_by(rejected.c.rejected_at, rejected.c.identifier_value)
+        .limit(limit)
+    )
+    with engine.connect() as connection:
+        if not _exists(connection, rejected.name):
+            return []
+        return [dict(row) for row in connection.execute(query).mappings()]
 
 
 def _exists(connection: sa.Connection, name: str) -> bool:

@@ -244,7 +244,7 @@ def _queue(context: SyncContext, adapter: DestinationAdapter, work: PairWork, ta
             outcome = box.apply_guard(connection, pair, work.guard, approved=work.approved)
             tally.held_back = outcome.held
             if outcome.held and work.guard is not None:
-                tally.hold = f"removal guard: {outcome.held} of {size} members, over {work.guard.share * 100:g}%"
+                tally.hold = f"removal guard: {outcome.held} of {size} members, over {_share(work.guard)}%"
 
 
 def _deliver(context: SyncContext, adapter: DestinationAdapter, work: PairWork, tally: Tally) -> bool:
@@ -376,7 +376,7 @@ def _describe_hold(work: PairWork, tally: Tally) -> None:
     if not tally.held_back:
         return
     guard = work.guard
-    rule = f"at least {guard.at_least} and more than {guard.share * 100:g}% of the last snapshot" if guard else "guarded"
+    rule = f"at least {guard.at_least} and more than {_share(guard)}% of the last snapshot" if guard else "guarded"
     tally.hold = tally.hold or rule
     message = (
         f"{tally.held_back} removals held back by the removal guard ({rule}); "
@@ -385,6 +385,11 @@ def _describe_hold(work: PairWork, tally: Tally) -> None:
     tally.error = message if tally.error is None else f"{tally.error}; {message}"
     if tally.status == "ok":
         tally.status = "held"
+
+
+def _share(guard: box.Guard) -> str:
+    """The guard's share as a percentage without trailing zeros: 20, 2.5."""
+    return f"{float(guard.share * 100):g}"
 
 
 def _describe_rejections(work: PairWork, tally: Tally) -> None:

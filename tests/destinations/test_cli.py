@@ -18,6 +18,7 @@ kind: Audience
 metadata: {{name: vip}}
 spec:
   include: {{event: Order Completed}}
+  holdout: {holdout}
   destinations:
     - {{destination: crm, identifier: user_id}}
 ---
@@ -43,11 +44,11 @@ def invoke(project: Path, *args: str, code: int = 0) -> Result:
     return Result(exit_code, output)
 
 
-def make_project(tmp_path: Path, receiver, users: int) -> Path:
+def make_project(tmp_path: Path, receiver, users: int, holdout: str = "0%") -> Path:
     project = tmp_path / "project"
     project.mkdir()
     (project / "personas.yaml").write_text("version: 1\nname: guard\nas_of: 2024-04-01T00:00:00Z\n")
-    (project / "specs.yaml").write_text(textwrap.dedent(SPECS.format(url=receiver.url)))
+    (project / "specs.yaml").write_text(textwrap.dedent(SPECS.format(url=receiver.url, holdout=holdout)))
     lines = [
         json.dumps({"type": "track", "messageId": f"m{n}", "userId": f"u_{n:03d}", "event": "Order Completed",
                     "timestamp": "2024-03-01T00:00:00Z"})
@@ -89,7 +90,9 @@ def test_syncs_list_and_show_report_counts_and_match_rate(tmp_path, receiver):
     project = make_project(tmp_path, receiver, 12)
     invoke(project, "run")
     empty_events(project)
-    invoke(project, "run", code=3)
+    held = invoke(project, "run", code=3)
+    assert ("sync vip -> crm: held, sent 0; 12 exits held back (removal guard: 12 of 12 members, over 20%); "
+            "approve with personas run --approve-removals vip:crm") in held.output.splitlines()
 
     listed = json.loads(invoke(project, "syncs", "list", "--format", "json").output)
     assert [(r["audience"], r["destination"], r["status"], r["sent"], r["held_back"], r["members"], r["members_sent"])
@@ -139,3 +142,93 @@ def test_two_personas_runs_at_once_send_each_change_under_one_key(tmp_path, rece
     assert len(receiver.acknowledged_changes()) == 40
     assert sorted(keys) == [("entered", f"u_{n:03d}") for n in range(1, 41)]
     assert all(len(found) == 1 for found in keys.values())
+
+
+def test_rejected_change_makes_the_run_exit_3_with_its_reason(tmp_path, receiver):
+    """A 422 for one change: the sync line and `syncs list` name the reason, `syncs show` lists the change."""
+    project = make_project(tmp_path, receiver, 3)
+    receiver.reject_status, receiver.reject_values = 422, {"u_002"}
+    reason = 'HTTP 422: {"error": "invalid identifier", "values": ["u_002"]}'
+
+    result = invoke(project, "run", "--full-resync", "vip:crm", code=3)
+    assert (f"sync vip -> crm: rejected, sent 2 (entered 2, exited 0, updated 0); 1 rejected ({reason}); "
+            "see them with personas syncs show vip:crm") in result.output.splitlines()
+
+    listed = json.loads(invoke(project, "syncs", "list", "--format", "json").output)
+    assert (listed[0]["status"], listed[0]["rejected"]) == ("rejected", 1)
+    assert listed[0]["last_error"].startswith(f"1 change rejected, first: {reason}; see them with")
+    shown = invoke(project, "syncs", "show", "vip:crm").output.splitlines()
+    assert f"    entered  u_002  {reason}" in shown
+
+    # Not sent again while its content is the same: the next run has nothing new to report.
+    receiver.reject_values = set()
+    result = invoke(project, "run")
+    assert "sync vip -> crm: ok, sent 0" in result.output.splitlines()
+
+
+def test_changes_left_pending_are_counted_in_the_run_that_sends_them(tmp_path, receiver):
+    project = make_project(tmp_path, receiver, 3)
+    receiver.script = [(429, {"Retry-After": "3600"})]
+    result = invoke(project, "run", code=3)
+    assert "sync vip -> crm: pending, sent 0; 3 not acknowledged, sent again next run" in result.output.splitlines()
+
+    result = invoke(project, "run")
+    assert ("sync vip -> crm: ok, sent 3 (entered 3, exited 0, updated 0; 3 from an earlier run)"
+            in result.output.splitlines())
+
+
+def test_run_output_shows_the_holdout_so_sizes_add_up(tmp_path, receiver):
+    project = make_project(tmp_path, receiver, 200, holdout="10%")
+    result = invoke(project, "run")
+    engine = sa.create_engine(f"duckdb:///{project / '.personas' / 'warehouse.duckdb'}")
+    with engine.connect() as connection:
+        held_out = connection.execute(sa.text("SELECT count(*) FROM personas_audience_members WHERE holdout")).scalar_one()
+    engine.dispose()
+    assert 0 < held_out < 200
+    kept = 200 - held_out
+    row = next(line for line in result.output.splitlines() if line.startswith("audience.vip"))
+    assert row.split()[:6] == ["audience.vip", "ok", "200", f"({held_out}", "held", "out)"]
+    assert f"sync vip -> crm: ok, sent {kept} (entered {kept}, exited 0, updated 0)" in result.output.splitlines()
+    shown = invoke(project, "syncs", "show", "vip:crm").output.splitlines()
+    assert f"  members after holdout              {kept}" in shown
+    assert f"  members after holdout and consent  {kept}" in shown
+
+
+def rewrite_specs(project: Path, old: str, new: str) -> None:
+    path = project / "specs.yaml"
+    path.write_text(path.read_text().replace(old, new))
+
+
+def test_syncs_follow_a_renamed_audience_under_its_current_name(tmp_path, receiver):
+    project = make_project(tmp_path, receiver, 2)
+    invoke(project, "run")
+    rewrite_specs(project, "metadata: {name: vip}", "metadata: {name: top, previous_names: [vip]}")
+    invoke(project, "apply", "--auto-approve")
+    invoke(project, "run")
+
+    listed = json.loads(invoke(project, "syncs", "list", "--format", "json").output)
+    assert [(r["audience"], r["destination"], r["current"]) for r in listed] == [("top", "crm", True)]
+    shown = json.loads(invoke(project, "syncs", "show", "top:crm", "--format", "json").output)
+    assert [(r["audience"], r["entered"]) for r in shown["runs"]] == [("top", 0), ("top", 2)]
+    invoke(project, "syncs", "show", "vip:crm", code=1)
+
+
+def test_syncs_of_a_recreated_audience_leave_out_the_deleted_one(tmp_path, receiver):
+    project = make_project(tmp_path, receiver, 2)
+    invoke(project, "run")
+    original = (project / "specs.yaml").read_text()
+    audience, destination = original.split("---\n")
+    (project / "specs.yaml").write_text(destination)
+    invoke(project, "apply", "--auto-approve")
+    invoke(project, "run")
+    (project / "specs.yaml").write_text(original)
+    invoke(project, "apply", "--auto-approve")
+    invoke(project, "run")
+
+    shown = json.loads(invoke(project, "syncs", "show", "vip:crm", "--format", "json").output)
+    assert [(r["entered"], r["exited"]) for r in shown["runs"]] == [(2, 0)]
+    listed = json.loads(invoke(project, "syncs", "list", "--format", "json").output)
+    assert [(r["audience"], r["current"]) for r in listed] == [("vip", True)]
+    everything = invoke(project, "syncs", "list", "--all").output.splitlines()
+    assert [line.split()[:3] for line in everything[1:]] == [["vip", "crm", everything[1].split()[2]],
+                                                              ["vip", "(deleted)", "crm"]]

@@ -197,7 +197,7 @@ spec: {type: file, path: exports, format: csv}
     apply(root)
     result = personas(root, "run", "--as-of", "2024-04-01T00:00:00Z")
     assert result.exit_code == 0, result.output
-    assert "sync buyers -> exports: ok, +2 -0 ~0" in result.stdout.splitlines()
+    assert "sync buyers -> exports: ok, sent 2 (entered 2, exited 0, updated 0)" in result.stdout.splitlines()
     snapshot = (root / "exports" / "buyers.csv").read_text()
     assert "u1" in snapshot
     assert "u2" in snapshot
