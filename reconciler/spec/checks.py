@@ -33,7 +33,7 @@ from decimal import Decimal
 from typing import Any
 
 from reconciler.spec.diagnostics import Diagnostic, PathPart
-from reconciler.spec.interpolation import find_references, is_single_reference
+from reconciler.spec.interpolation import Reference, find_references, is_single_reference
 from reconciler.spec.loader import YamlDocument
 from reconciler.spec.models import (
     OPERATORS_BY_VALUE_TYPE,
@@ -215,10 +215,8 @@ class ProjectChecker:
     def _check_webhook_secrets(self, located: Located) -> None:
         spec = located.model.spec
         for name, value in spec.headers.items():
-            lowered = name.lower()
-            credential = lowered in _CREDENTIAL_HEADERS or any(word in lowered for word in _CREDENTIAL_WORDS)
-            if credential and not _has_reference(value):
-                example = "Bearer ${API_TOKEN}" if "authorization" in lowered else "${" + _variable_name(name) + "}"
+            if _is_credential_header(name) and not _has_reference(value):
+                example = "Bearer ${API_TOKEN}" if "authorization" in name.lower() else "${" + _variable_name(name) + "}"
                 self.report(
                     located, ["spec", "headers", name], "literal-secret",
                     f"header `{name}` carries a credential written literally",
@@ -267,10 +265,33 @@ class ProjectChecker:
                     self.report(
                         document, path, "unset-variable",
                         f"environment variable {reference.name} is not set",
-                        f"`personas apply` and `personas run` need it: set {reference.name}, "
-                        f"or write ${{{reference.name}:-default}}.",
+                        self._unset_hint(document, path, text, reference),
                         severity="warning",
                     )
+
+    def _unset_hint(self, document: YamlDocument, path: YamlPath, text: str, reference: Reference) -> str:
+        """Say to set the variable, and offer a default only where the value is not a secret."""
+        need = f"`personas apply` and `personas run` need it: set {reference.name}"
+        if self._is_secret_reference(document, path, text, reference):
+            return f"{need} in the environment. It holds a secret, and secrets are never written in a spec."
+        return f"{need}, or write ${{{reference.name}:-default}}."
+
+    def _is_secret_reference(self, document: YamlDocument, path: YamlPath, text: str, reference: Reference) -> bool:
+        """Return whether `reference` is where the literal-secret rule requires a reference.
+
+        Those places are a webhook's signing_secret and credential headers, and
+        the password of a URL (destination, warehouse, state and sources URLs).
+        """
+        data = document.data if isinstance(document.data, dict) else {}
+        if document is self.settings_document:
+            return path in (("warehouse",), ("state",), ("sources", "url")) and _in_url_password(text, reference)
+        if data.get("kind") != "Destination":
+            return False
+        if path == ("spec", "signing_secret"):
+            return True
+        if len(path) == 3 and path[:2] == ("spec", "headers"):
+            return _is_credential_header(str(path[2]))
+        return path == ("spec", "url") and _in_url_password(text, reference)
 
     # ----------------------------------------------------------------- cycles
 
@@ -633,6 +654,20 @@ def has_literal_password(url: str) -> bool:
         return False
     password = match.group(1).split(":", 1)[1]
     return bool(password) and not _only_references(password, without_defaults=True)
+
+
+def _is_credential_header(name: str) -> bool:
+    lowered = name.lower()
+    return lowered in _CREDENTIAL_HEADERS or any(word in lowered for word in _CREDENTIAL_WORDS)
+
+
+def _in_url_password(url: str, reference: Reference) -> bool:
+    """Return whether `reference` lies in the password of the URL's `user:password@` part."""
+    match = _URL_USERINFO_RE.match(url)
+    if not match or ":" not in match.group(1):
+        return False
+    password_start = url.index(":", match.start(1)) + 1
+    return password_start <= reference.start and reference.end <= match.end(1)
 
 
 def _variable_name(header: str) -> str:

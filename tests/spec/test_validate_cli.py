@@ -55,8 +55,8 @@ def test_warnings_are_printed_and_still_exit_0(write_project):
     assert result.output == (
         "destinations/crm.yaml:9:19: warning[unset-variable] spec.signing_secret: "
         "environment variable CRM_SIGNING_SECRET is not set\n"
-        "    hint: `personas apply` and `personas run` need it: set CRM_SIGNING_SECRET, "
-        "or write ${CRM_SIGNING_SECRET:-default}.\n"
+        "    hint: `personas apply` and `personas run` need it: set CRM_SIGNING_SECRET in the environment. "
+        "It holds a secret, and secrets are never written in a spec.\n"
         "Valid: 3 traits, 1 audience, 1 destination (1 warning).\n"
     )
 
@@ -75,8 +75,8 @@ def test_invalid_project_lists_every_problem_and_exits_1(write_project):
         "    hint: did you mean `crm`?\n"
         "destinations/crm.yaml:9:19: warning[unset-variable] spec.signing_secret: "
         "environment variable CRM_SIGNING_SECRET is not set\n"
-        "    hint: `personas apply` and `personas run` need it: set CRM_SIGNING_SECRET, "
-        "or write ${CRM_SIGNING_SECRET:-default}.\n"
+        "    hint: `personas apply` and `personas run` need it: set CRM_SIGNING_SECRET in the environment. "
+        "It holds a secret, and secrets are never written in a spec.\n"
         "2 errors, 1 warning in 2 files; 1 document could not be checked further until they are fixed.\n"
     )
 
