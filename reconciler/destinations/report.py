@@ -1,4 +1,4 @@
-"""What one sync pass tells the person who ran it: a SyncRecord plus what only this run knows.
+"""Sync reports: a SyncRecord plus the details of one run that are not stored.
 
 The stored SyncRecord keeps what the pass queued (entered, exited, updated)
 and how delivery went. `SyncReport` adds what was delivered in this run by
@@ -23,9 +23,10 @@ class SyncReport(SyncRecord):
     """A SyncRecord with the details of this run that are not stored.
 
     `delivered` counts acknowledged changes by type ("entered", "exited",
-    "updated"); `earlier` counts acknowledged changes queued by an earlier run
-    (sent again after an outage); `first_rejection` is the first reason a
-    destination gave for refusing a change; `hold` says why removals were held back.
+    "updated"). `earlier` counts acknowledged changes queued by an earlier run
+    (sent again after an outage). `first_rejection` is the first reason a
+    destination gave for rejecting a change, and `hold` the removal guard's
+    reason for holding removals back.
     """
 
     delivered: dict[str, int] = field(default_factory=dict)
@@ -34,7 +35,7 @@ class SyncReport(SyncRecord):
     hold: str | None = None
 
     def stored(self) -> SyncRecord:
-        """The record as the state store keeps it, without the details of this run."""
+        """Return the record as the state store keeps it, without the details of this run."""
         names = {item.name for item in fields(SyncRecord)}
         return SyncRecord(**{key: value for key, value in asdict(self).items() if key in names})
 

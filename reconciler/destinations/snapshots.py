@@ -117,7 +117,7 @@ def rejected_now(engine: sa.Engine) -> dict[tuple[str, str], int]:
 
 
 def rejected_changes(engine: sa.Engine, audience_id: str, destination_id: str, limit: int) -> list[dict[str, Any]]:
-    """The pair's rejected changes waiting for a content change, oldest first, with the reason given."""
+    """Read the pair's rejected changes that wait for a content change, oldest first, with their reasons."""
     query = (
         sa.select(rejected.c.change_type, rejected.c.identifier_type, rejected.c.identifier_value, rejected.c.reason,
                   rejected.c.run_id, rejected.c.rejected_at)

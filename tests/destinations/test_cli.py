@@ -144,7 +144,7 @@ def test_two_personas_runs_at_once_send_each_change_under_one_key(tmp_path, rece
     assert all(len(found) == 1 for found in keys.values())
 
 
-def test_rejected_change_makes_the_run_exit_3_with_its_reason(tmp_path, receiver):
+def test_rejected_change_exits_3_with_reason(tmp_path, receiver):
     """A 422 for one change: the sync line and `syncs list` name the reason, `syncs show` lists the change."""
     project = make_project(tmp_path, receiver, 3)
     receiver.reject_status, receiver.reject_values = 422, {"u_002"}
@@ -166,7 +166,7 @@ def test_rejected_change_makes_the_run_exit_3_with_its_reason(tmp_path, receiver
     assert "sync vip -> crm: ok, sent 0" in result.output.splitlines()
 
 
-def test_changes_left_pending_are_counted_in_the_run_that_sends_them(tmp_path, receiver):
+def test_pending_changes_counted_when_sent(tmp_path, receiver):
     project = make_project(tmp_path, receiver, 3)
     receiver.script = [(429, {"Retry-After": "3600"})]
     result = invoke(project, "run", code=3)
@@ -177,7 +177,7 @@ def test_changes_left_pending_are_counted_in_the_run_that_sends_them(tmp_path, r
             in result.output.splitlines())
 
 
-def test_run_output_shows_the_holdout_so_sizes_add_up(tmp_path, receiver):
+def test_run_output_shows_holdout(tmp_path, receiver):
     project = make_project(tmp_path, receiver, 200, holdout="10%")
     result = invoke(project, "run")
     engine = sa.create_engine(f"duckdb:///{project / '.personas' / 'warehouse.duckdb'}")
@@ -199,7 +199,7 @@ def rewrite_specs(project: Path, old: str, new: str) -> None:
     path.write_text(path.read_text().replace(old, new))
 
 
-def test_syncs_follow_a_renamed_audience_under_its_current_name(tmp_path, receiver):
+def test_syncs_follow_renamed_audience(tmp_path, receiver):
     project = make_project(tmp_path, receiver, 2)
     invoke(project, "run")
     rewrite_specs(project, "metadata: {name: vip}", "metadata: {name: top, previous_names: [vip]}")
@@ -213,7 +213,7 @@ def test_syncs_follow_a_renamed_audience_under_its_current_name(tmp_path, receiv
     invoke(project, "syncs", "show", "vip:crm", code=1)
 
 
-def test_syncs_of_a_recreated_audience_leave_out_the_deleted_one(tmp_path, receiver):
+def test_syncs_leave_out_deleted_audience(tmp_path, receiver):
     project = make_project(tmp_path, receiver, 2)
     invoke(project, "run")
     original = (project / "specs.yaml").read_text()

@@ -138,7 +138,7 @@ def test_file_outputs_a_snapshot_and_a_changes_file_per_run(workspace, tmp_path)
     assert len(changes[0]["idempotency_key"]) == 32
 
 
-def test_file_times_are_the_as_of_of_the_run_that_found_the_change(workspace, tmp_path):
+def test_file_times_are_run_as_of(workspace, tmp_path):
     """A change's `at` and a member's `entered_at` are the evaluation time of the run, not the time of writing."""
     folder = tmp_path / "out"
     make(workspace, f"  type: file\n  path: {folder}")

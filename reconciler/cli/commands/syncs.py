@@ -71,9 +71,9 @@ def show(app: AppContext, selector: str, output_format: str) -> int:
         raise UsageError(f"no syncs of {selector} yet", hint="Run `personas syncs list` to see what was synced.")
     sent = _members_sent(project)
     summaries = [_summary(record, sent, history.is_current(record)) for record in _latest(records)]
-    refused = _rejected_changes(project, summaries)
+    waiting = _rejected_changes(project, summaries)
     for summary in summaries:
-        summary["refused"] = refused.get((summary["audience_id"], summary["destination_id"]), [])
+        summary["rejected_changes"] = waiting.get((summary["audience_id"], summary["destination_id"]), [])
     if output_format == "json":
         history = [_record_dict(record) for record in records]
         app.console.print(json.dumps({"destinations": summaries, "runs": history}, indent=2, default=str))
@@ -86,7 +86,7 @@ def show(app: AppContext, selector: str, output_format: str) -> int:
         app.console.print(f"  not consented                      {summary['non_consented']}")
         app.console.print(f"  match rate                         {_percent(summary['match_rate'])}")
         app.console.print(f"  last error                         {summary['last_error'] or '-'}")
-        for line in _rejections(summary["refused"]):
+        for line in _rejections(summary["rejected_changes"]):
             app.console.print(line)
     app.console.print("")
     header = ("RUN", "FINISHED", "DESTINATION", "STATUS", "+", "-", "~", "SENT", "ACKED", "REJECTED", "HELD")
@@ -112,7 +112,7 @@ class _History:
         return (record.audience_id, record.destination_id) in self.listed
 
     def named(self, record: Any) -> Any:
-        """The record under the current names of its audience and destination."""
+        """Return the record under the current names of its audience and destination."""
         return replace(
             record,
             audience=self.names.get(record.audience_id, record.audience),
@@ -120,7 +120,7 @@ class _History:
         )
 
     def select(self, audience: str, destination: str | None) -> list[Any]:
-        """Records of AUDIENCE[:DESTINATION]: by the current name's id, else (deleted) by the name they were synced under."""
+        """Find the records of AUDIENCE[:DESTINATION]: by the current name's id, else (deleted) by the synced name."""
         audience_id = self._id(audience)
         if audience_id is None:
             found = [r for r in self.records if r.audience == audience and not self.is_current(r)]
@@ -173,7 +173,7 @@ def _members_sent(project: Any) -> dict[tuple[str, str], int] | None:
 
 
 def _rejected_changes(project: Any, summaries: list[dict[str, Any]]) -> dict[tuple[str, str], list[dict[str, Any]]]:
-    """Changes each pair's destination refused and that wait for a content change; empty when unreadable."""
+    """Read the changes each pair's destination rejected that wait for a content change; empty when unreadable."""
     from reconciler.destinations.snapshots import rejected_changes
     from reconciler.engine.warehouse import open_warehouse
     from reconciler.errors import PersonasError
@@ -186,12 +186,12 @@ def _rejected_changes(project: Any, summaries: list[dict[str, Any]]) -> dict[tup
         return {}
 
 
-def _rejections(refused: list[dict[str, Any]]) -> list[str]:
-    if not refused:
+def _rejections(changes: list[dict[str, Any]]) -> list[str]:
+    if not changes:
         return []
     lines = ["  rejected changes, sent again when their content changes (or with --full-resync):"]
-    width = max(len(change["identifier_value"]) for change in refused)
-    for change in refused:
+    width = max(len(change["identifier_value"]) for change in changes)
+    for change in changes:
         lines.append(f"    {change['change_type']:<8} {change['identifier_value']:<{width}}  {_short(change['reason'], 100)}")
     return lines
 
