@@ -7,16 +7,19 @@ the budget is spent, and a closing line gives the number left out.
 
 from __future__ import annotations
 
-from reconciler.plan.model import Plan, ResourceChange
+from typing import Any
+
 from reconciler.plan.fields import format_path, leaves
+from reconciler.plan.model import FieldChange, Plan, ResourceChange
 from reconciler.plan.render_text import (
     IDENTITY_LINE,
     NO_CHANGES,
     SYMBOLS,
     downstream_text,
-    field_line,
     format_value,
+    is_mapping_list,
     summary_line,
+    value_lines,
 )
 
 MAX_CHARACTERS = 65_536
@@ -80,12 +83,29 @@ def _head(plan: Plan) -> str:
     lines.append(f"**{summary_line(plan)}**")
     if plan.identity_change is not None and plan.identity_change.action == "update":
         lines.extend(["", f"**{IDENTITY_LINE}**", "", "```diff"])
-        lines.extend(field_line(f.path, f.before, f.after, f.note) for f in plan.identity_change.changed_fields)
+        for field in plan.identity_change.changed_fields:
+            lines += diff_lines(field, indent="")
         lines.append("```")
     for warning in plan.warnings:
         lines.extend(["", f"_{warning}_"])
     lines.append("")
     return "\n".join(lines) + "\n"
+
+
+def diff_lines(field: FieldChange, indent: str = "      ") -> list[str]:
+    """Write one changed field as diff lines: `-` before, `+` after, a list of mappings one item a line."""
+    note = f"  {field.note}" if field.note else ""
+    if field.before == field.after:
+        return _side(" ", indent, field.path, field.after, note)
+    return _side("-", indent, field.path, field.before, "") + _side("+", indent, field.path, field.after, note)
+
+
+def _side(mark: str, indent: str, path: str, value: Any, note: str) -> list[str]:
+    """Return the lines of one side of a change, each starting with the diff mark."""
+    prefix = f"{mark:<2}{indent}"
+    if not is_mapping_list(value):
+        return [f"{prefix}{path}: {format_value(value)}{note}"]
+    return [f"{prefix}{path}:{note}"] + [f"{prefix}  {line}" for line in value_lines(value)]
 
 
 def _change_block(change: ResourceChange) -> str:
@@ -97,12 +117,7 @@ def _change_block(change: ResourceChange) -> str:
         for path, value in leaves(change.after.get("spec", {}), ("spec",)):
             lines.append(f"+       {format_path(path)}: {format_value(value)}")
     for field in change.changed_fields:
-        note = f"  {field.note}" if field.note else ""
-        if field.before == field.after:
-            lines.append(f"        {field.path}: {format_value(field.after)}{note}")
-            continue
-        lines.append(f"-       {field.path}: {format_value(field.before)}")
-        lines.append(f"+       {field.path}: {format_value(field.after)}{note}")
+        lines += diff_lines(field)
     if change.downstream:
         lines.append(f"      downstream: {downstream_text(change.downstream)}")
     for pair, members in change.held_members.items():

@@ -85,11 +85,38 @@ def change_lines(change: ResourceChange, style: Style = _plain) -> list[str]:
         for path, value in leaves(change.after.get("spec", {}), ("spec",)):
             lines.append(f"      {style('+', fg='green')} {format_path(path)}: {format_value(value)}")
     for field in change.changed_fields:
-        lines.append("      " + field_line(field.path, field.before, field.after, field.note, style))
+        lines += ["      " + line for line in field_lines(field.path, field.before, field.after, field.note, style)]
     if change.downstream:
         lines.append(f"      downstream: {downstream_text(change.downstream)}")
     for pair, members in change.held_members.items():
         lines.append(f"      {pair} holds {members:,} members; the next run sends their exits")
+    return lines
+
+
+def value_lines(value: Any) -> list[str]:
+    """Format a value as one line, or a list of mappings as one `- item` line per mapping."""
+    if is_mapping_list(value):
+        return [f"- {format_value(item)}" for item in value]
+    return [format_value(value)]
+
+
+def is_mapping_list(value: Any) -> bool:
+    """Return whether `value` is a list holding mappings, which is too long for one line."""
+    return isinstance(value, list) and any(isinstance(item, dict) for item in value)
+
+
+def field_lines(path: str, before: Any, after: Any, note: str | None, style: Style = _plain) -> list[str]:
+    """Return the lines of one changed field. A list of mappings gets one item per line, indented."""
+    if not (is_mapping_list(before) or is_mapping_list(after)):
+        return [field_line(path, before, after, note, style)]
+    suffix = f" {style(note, fg='yellow')}" if note else ""
+    lines = [f"{style('~', fg='yellow')} {path}:{suffix}"]
+    if before == after:
+        return lines + [f"    {line}" for line in value_lines(after)]
+    lines.append("    before:")
+    lines += [f"      {line}" for line in value_lines(before)]
+    lines.append("    after:")
+    lines += [f"      {line}" for line in value_lines(after)]
     return lines
 
 
@@ -115,7 +142,7 @@ def _identity_lines(plan: Plan, style: Style) -> list[str]:
     symbol = style(SYMBOLS[change.action], fg=_COLORS[change.action], bold=True)
     lines = [style("Identity rules:", bold=True), f"  {symbol} {style(IDENTITY_ADDRESS, bold=True)}", f"      {change.reason}"]
     for field in change.changed_fields:
-        lines.append("      " + field_line(field.path, field.before, field.after, field.note, style))
+        lines += ["      " + line for line in field_lines(field.path, field.before, field.after, field.note, style)]
     if change.downstream:
         lines.append(f"      downstream: {downstream_text(change.downstream)}")
     lines.append("")

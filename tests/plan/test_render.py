@@ -164,3 +164,52 @@ def test_huge_markdown_plan_fits_comment():
     assert "**Plan: 600 to create, 0 to update, 0 to replace, 0 to delete, 0 to move.**" in text
     assert "changes not shown to keep this comment under GitHub's size limit" in text
     assert text.count("```") % 2 == 0
+
+
+def identity_plan() -> Plan:
+    """A plan whose identity rules gain a third identifier, so the whole list changes."""
+    from reconciler.spec.settings import IdentityRules
+
+    two = IdentityRules.model_validate({"identifiers": [{"type": "user_id"}, {"type": "email"}]})
+    three = IdentityRules.model_validate({"identifiers": [{"type": "user_id"}, {"type": "email"}, {"type": "anonymous_id"}]})
+    return plan_for(desired(trait("orders"), identity=three), applied(desired(trait("orders"), identity=two)))
+
+
+USER_ID = '{"type": "user_id", "normalize": "trim", "from": ["userId"]}'
+EMAIL = '{"type": "email", "normalize": "email", "from": ["traits.email", "context.traits.email"]}'
+ANONYMOUS_ID = '{"type": "anonymous_id", "normalize": "trim", "from": ["anonymousId"]}'
+
+
+def test_identity_list_text_one_item_per_line():
+    text = render_text(identity_plan())
+
+    assert text.startswith(
+        "Identity rules:\n"
+        "  ~ project.identity\n"
+        "      every audience is affected; the next run re-resolves identities from scratch\n"
+        "      ~ identifiers:\n"
+        "          before:\n"
+        f"            - {USER_ID}\n"
+        f"            - {EMAIL}\n"
+        "          after:\n"
+        f"            - {USER_ID}\n"
+        f"            - {EMAIL}\n"
+        f"            - {ANONYMOUS_ID}\n"
+        "\n"
+    )
+
+
+def test_identity_list_markdown_one_item_per_line():
+    markdown = render_markdown(identity_plan())
+
+    assert (
+        "```diff\n"
+        "- identifiers:\n"
+        f"-   - {USER_ID}\n"
+        f"-   - {EMAIL}\n"
+        "+ identifiers:\n"
+        f"+   - {USER_ID}\n"
+        f"+   - {EMAIL}\n"
+        f"+   - {ANONYMOUS_ID}\n"
+        "```\n"
+    ) in markdown
