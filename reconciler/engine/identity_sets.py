@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 MESSAGES = "personas_resolve_messages"
 _SET_PROFILES = "personas_resolve_set_profiles"
+_MESSAGE_PROFILES = "personas_resolve_message_profiles"
 _SETS_WANTED = "personas_resolve_sets_wanted"
 _SETS = "personas_resolve_sets"
 _PAGE = 50_000
@@ -152,32 +153,44 @@ def read_occurrences(writer: sa.Connection, firsts: dict[int, int]) -> list[Occu
 def write_mapping(
     writer: sa.Connection, set_profiles: list[tuple[int, str | None]], message_profiles: list[tuple[str, str | None]]
 ) -> None:
-    """Map staged messages to profiles: whole sets by a join, single messages (of refused sets) as given."""
+    """Map staged messages to profiles: whole sets by a join, single messages (of refused sets) as given.
+
+    Both lists stay in temporary tables until `drop_stage`, for `account_ranges`.
+    """
     columns = (("set_id", "bigint"), ("profile_id", "text"))
     create_temp_table(writer, _SET_PROFILES, columns)
     load_rows(writer, _SET_PROFILES, columns, set_profiles)
+    columns = (("message_id", "text"), ("profile_id", "text"))
+    create_temp_table(writer, _MESSAGE_PROFILES, columns)
+    load_rows(writer, _MESSAGE_PROFILES, columns, message_profiles)
     writer.execute(
         sa.text(
             f"INSERT INTO {layout.message_profiles.name} (message_id, profile_id) "
-            f"SELECT m.message_id, s.profile_id FROM {MESSAGES} AS m JOIN {_SET_PROFILES} AS s ON s.set_id = m.set_id"
+            f"SELECT m.message_id, s.profile_id FROM {MESSAGES} AS m JOIN {_SET_PROFILES} AS s ON s.set_id = m.set_id "
+            f"UNION ALL SELECT message_id, profile_id FROM {_MESSAGE_PROFILES}"
         )
     )
-    writer.execute(sa.text(f"DROP TABLE {_SET_PROFILES}"))
-    load_rows(writer, layout.message_profiles.name, (("message_id", "text"), ("profile_id", "text")), message_profiles)
 
 
 def account_ranges(writer: sa.Connection) -> list[tuple[str, str, datetime, datetime]]:
-    """(account, profile, first seen, last seen) of the staged group calls, by their mapped profile."""
+    """Return (account, profile, first seen, last seen) of the staged group calls, by their mapped profile.
+
+    Reads the mapping from the small tables `write_mapping` left, not from
+    personas_message_profiles, which a join would have to hash whole.
+    """
     rows = writer.execute(
         sa.text(
-            f"SELECT m.group_id, p.profile_id, min(m.timestamp), max(m.timestamp) FROM {MESSAGES} AS m "
-            f"JOIN {layout.message_profiles.name} AS p ON p.message_id = m.message_id "
-            f"WHERE m.group_id IS NOT NULL AND p.profile_id IS NOT NULL GROUP BY m.group_id, p.profile_id"
+            f"SELECT group_id, profile_id, min(timestamp), max(timestamp) FROM ("
+            f"SELECT m.group_id, s.profile_id, m.timestamp FROM {MESSAGES} AS m "
+            f"JOIN {_SET_PROFILES} AS s ON s.set_id = m.set_id WHERE m.group_id IS NOT NULL "
+            f"UNION ALL SELECT m.group_id, r.profile_id, m.timestamp FROM {MESSAGES} AS m "
+            f"JOIN {_MESSAGE_PROFILES} AS r ON r.message_id = m.message_id WHERE m.group_id IS NOT NULL"
+            f") AS calls WHERE profile_id IS NOT NULL GROUP BY group_id, profile_id"
         )
     )
     return [tuple(row) for row in rows]
 
 
 def drop_stage(writer: sa.Connection) -> None:
-    writer.execute(sa.text(f"DROP TABLE IF EXISTS {MESSAGES}"))
-    writer.execute(sa.text(f"DROP TABLE IF EXISTS {_SETS}"))
+    for table in (MESSAGES, _SETS, _SET_PROFILES, _MESSAGE_PROFILES):
+        writer.execute(sa.text(f"DROP TABLE IF EXISTS {table}"))
