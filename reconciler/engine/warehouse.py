@@ -197,7 +197,8 @@ def open_warehouse(project: ProjectLike) -> Iterator[Warehouse]:
         ) from None
     keeper = None
     try:
-        keeper = _connect(engine, url, project.settings.runtime.warehouse_busy_timeout.seconds)
+        timeout_s = project.settings.runtime.warehouse_busy_timeout.seconds
+        keeper = _connect(engine, url, timeout_s, _file_label(url, project))
         yield Warehouse(engine=engine, settings=project.settings, url=url)
     finally:
         if keeper is not None:
@@ -234,13 +235,15 @@ def duckdb_config(project: ProjectLike) -> dict[str, Any]:
     }
 
 
-def _connect(engine: sa.Engine, url: sa.URL, timeout_s: float) -> sa.Connection:
+def _connect(engine: sa.Engine, url: sa.URL, timeout_s: float, label: str) -> sa.Connection:
     """Open the first connection, waiting while another process holds a DuckDB file.
 
     The returned connection stays open for the whole block, so this process
     keeps the file until the block ends instead of racing others between queries.
+    The first wait logs one warning, so a waiting command does not look hung.
     """
     deadline = time.monotonic() + timeout_s
+    warned = False
     while True:
         try:
             return engine.connect()
@@ -253,8 +256,22 @@ def _connect(engine: sa.Engine, url: sa.URL, timeout_s: float) -> sa.Connection:
                 ) from None
             if time.monotonic() >= deadline:
                 raise _busy_error(url, holder, timeout_s) from None
-            log.debug("warehouse file %s is held by pid %s; waiting", url.database, holder)
+            if not warned:
+                warned = True
+                log.warning(
+                    "waiting for the warehouse file %s, held by %s (up to %gs; set runtime.warehouse_busy_timeout)",
+                    label, f"pid {holder}" if holder != "?" else "another process", timeout_s,
+                )
             time.sleep(_RETRY_INTERVAL_S)
+
+
+def _file_label(url: sa.URL, project: ProjectLike) -> str:
+    """Return the warehouse file as the user wrote it: relative to the project folder when inside it."""
+    database = Path(url.database or ":memory:")
+    try:
+        return database.relative_to(Path(project.root)).as_posix()
+    except ValueError:
+        return str(database)
 
 
 def _lock_holder(error: sa.exc.OperationalError) -> str | None:
@@ -270,7 +287,7 @@ def _busy_error(url: sa.URL, holder: str, timeout_s: float) -> WarehouseBusyErro
     who = f"process {holder}" if holder != "?" else "another process"
     return WarehouseBusyError(
         f"the warehouse file {url.database} is held by {who}; waited {timeout_s:g}s",
-        hint="Wait for that process (a run, an ingest or the daemon) to finish, "
+        hint="Wait for that process (such as a run or an ingest) to finish, "
         "or raise runtime.warehouse_busy_timeout in personas.yaml.",
     )
 

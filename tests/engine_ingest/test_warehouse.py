@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -80,6 +81,23 @@ def test_busy_duckdb_file_opens_after_holder_exits(tmp_path):
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_busy_duckdb_file_logs_one_waiting_line(tmp_path, caplog):
+    project = duckdb_project(tmp_path, runtime={"warehouse_busy_timeout": "30s"})
+    holder = hold(tmp_path / "data" / "warehouse.duckdb", 1.5)
+    try:
+        with caplog.at_level(logging.WARNING, logger="reconciler.engine.warehouse"):
+            with open_warehouse(project):
+                pass
+    finally:
+        holder.kill()
+        holder.wait()
+
+    assert [record.getMessage() for record in caplog.records] == [
+        f"waiting for the warehouse file data/warehouse.duckdb, held by pid {holder.pid} "
+        "(up to 30s; set runtime.warehouse_busy_timeout)"
+    ]
 
 
 def test_duckdb_file_released_after_block(tmp_path):
