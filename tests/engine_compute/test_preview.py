@@ -69,7 +69,7 @@ def test_trait_preview_reports_coverage(project_dir):
         "trait.ltv at as_of 2024-04-01T00:00:00Z",
         "  coverage: 1 of 2 candidates",
         "  invalid values skipped: 1",
-        f"    {profile_of(project_dir, 'u1')}: \"55.5\"",
+        f"    {profile_of(project_dir, 'u1')}: 55.5",
     ]
     assert table_rows(project_dir) == before
 

@@ -31,6 +31,17 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def text_value(value: Any) -> str:
+    """Format a trait value for the text output: numbers and booleans bare, text in quotes."""
+    if isinstance(value, Decimal):
+        return format(value.normalize(), "f")
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
+    return json.dumps(_plain(value), ensure_ascii=False)
+
+
 def to_dict(result: Any) -> dict[str, Any]:
     if hasattr(result, "holdout_size"):
         return {
@@ -59,7 +70,8 @@ def command(app: AppContext, address: str, as_of: str | None, output_format: str
 
     project = app.load_project()
     moment = resolve_as_of(project, parse_as_of(as_of))
-    data = to_dict(preview(project, address, moment))
+    result = preview(project, address, moment)
+    data = to_dict(result)
     if output_format == "json":
         app.console.print(json.dumps(data, indent=2))
         return 0
@@ -72,6 +84,6 @@ def command(app: AppContext, address: str, as_of: str | None, output_format: str
     app.console.print(f"  coverage: {data['coverage']} of {data['candidates']} candidates")
     if data["invalid"] is not None:
         app.console.print(f"  invalid values skipped: {data['invalid']}")
-    for item in data["sample"]:
-        app.console.print(f"    {item['subject_id']}: {json.dumps(item['value'])}")
+    for subject, value in result.sample:
+        app.console.print(f"    {subject}: {text_value(value)}")
     return 0
