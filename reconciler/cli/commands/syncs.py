@@ -37,6 +37,7 @@ def list_(app: AppContext, output_format: str, show_all: bool) -> int:
     records = [r for r in history.records if show_all or history.is_current(r)]
     sent = _members_sent(project)
     rows = [_summary(record, sent, history.is_current(record)) for record in _latest([history.named(r) for r in records])]
+    rows.sort(key=lambda row: (row["audience"], not row["current"], row["destination"]))
     if output_format == "json":
         app.console.print(json.dumps(rows, indent=2, default=str))
         return 0
