@@ -35,6 +35,7 @@ from reconciler.destinations import outbox as box
 from reconciler.destinations.base import Change, DestinationAdapter, SendResult, SnapshotMember
 from reconciler.destinations.membership import Selection, consented_members, desired, eligible_members, trait_payloads
 from reconciler.destinations.options import SyncOptions
+from reconciler.destinations.report import shorten
 from reconciler.destinations.snapshots import ensure_tables, pair_filter, snapshots
 from reconciler.errors import PermanentError, PersonasError, TransientError
 
@@ -396,8 +397,6 @@ def _describe_rejections(work: PairWork, tally: Tally) -> None:
     """Put the first rejection reason into the record's error; a clean pass becomes `rejected`."""
     if not tally.rejected:
         return
-    from reconciler.destinations.report import shorten
-
     label = f"{work.pair.audience}:{work.pair.destination}"
     message = (
         f"{tally.rejected} {'change' if tally.rejected == 1 else 'changes'} rejected, first: "
