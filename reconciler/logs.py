@@ -1,4 +1,4 @@
-"""Logging setup shared by the CLI and the daemon.
+"""Logging setup of the CLI.
 
 Every module logs through `logging.getLogger(__name__)`; this module only
 chooses the level and the format (text for people, JSON lines for daemons).

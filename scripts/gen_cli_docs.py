@@ -56,7 +56,7 @@ An argument `--` ends the options: anything after it is passed on as written.
 | 0 | Success. For `plan --detailed-exitcode`: success, and no changes. |
 | 1 | An error, including a mistake on the command line. The error is one line on stderr starting with `Error:`, followed by a hint of what to do next; `--debug` adds the traceback. |
 | 2 | `plan --detailed-exitcode` only: success, and the plan holds changes. |
-| 3 | `run` and `daemon` passes only: the run finished, but some resources failed or some removals were held back by a destination's removal guard. |
+| 3 | `run` and `profile delete` only: the command finished, but some resources failed, a destination rejected changes, some removals were held back by a destination's removal guard, or a destination did not acknowledge an erasure. |
 
 Command-line mistakes exit 1, not 2 as in many tools, because 2 means
 "changes present" for `plan --detailed-exitcode`.

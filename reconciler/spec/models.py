@@ -482,10 +482,14 @@ class AudienceSpec(SpecModel):
         description="Share of members put in a stable control group: members everywhere, never sent. 0% to 50%. Absent: 0%.",
     )
     refresh: Schedule | None = Field(
-        None, description="How often the daemon recomputes: a duration or a cron expression. Absent: defaults.refresh of personas.yaml."
+        None,
+        description="Intended recompute interval, a duration or a cron expression, recorded for a scheduler. "
+        "`personas run` computes every selected resource on each call. Absent: defaults.refresh of personas.yaml.",
     )
     freshness: Duration | None = Field(
-        None, description="`personas status` flags the audience when its last success is older. Absent: never flagged."
+        None,
+        description="Age of the last successful run after which the audience counts as stale, recorded for "
+        "status reporting by a scheduler. Absent: never stale.",
     )
     destinations: list[AudienceDestination] = Field(
         default_factory=list, description="Where members are sent. Absent: computed, not sent.", json_schema_extra=SET

@@ -102,9 +102,13 @@ class DuckDBRuntime(SpecModel):
 
 
 class DaemonRuntime(SpecModel):
-    host: str = Field("127.0.0.1", description="Address of the daemon's health and metrics endpoint. Absent: 127.0.0.1.")
+    """Settings kept for a long-running scheduler process; no command of this release reads them."""
+
+    host: str = Field(
+        "127.0.0.1", description="Address for the health and metrics endpoint of a scheduler process. Absent: 127.0.0.1."
+    )
     port: StrictInt = Field(9464, ge=0, le=65535, description="Port of that endpoint; 0 turns it off. Absent: 9464.")
-    lease: Duration = Field(Duration("1m"), description="Length of the leader lease a daemon renews. Absent: 1m.")
+    lease: Duration = Field(Duration("1m"), description="Length of the leader lease a scheduler process renews. Absent: 1m.")
     misfire_grace: Duration = Field(Duration("5m"), description="How late a missed schedule may still run. Absent: 5m.")
 
 
