@@ -37,6 +37,7 @@ from reconciler.engine import identity_sets, layout
 from reconciler.engine.bulk import create_temp_table, load_rows
 from reconciler.engine.identity_sets import IdentifierSet, Occurrence
 from reconciler.errors import WarehouseError
+from reconciler.spec.diagnostics import plural
 
 if TYPE_CHECKING:
     from reconciler.engine.warehouse import Warehouse
@@ -217,8 +218,9 @@ def resolve(warehouse: Warehouse, rules: IdentityRules, *, full: bool = False) -
     summary = resolver.summary
     summary.full = full
     log.info(
-        "identity resolution%s: %s messages, %s profiles created, %s merges, %s refused",
-        " (full)" if full else "", summary.messages, summary.profiles_created, summary.merges, summary.refused_merges,
+        "identity resolution%s: %s, %s created, %s, %s refused",
+        " (full)" if full else "", plural(summary.messages, "message"), plural(summary.profiles_created, "profile"),
+        plural(summary.merges, "merge"), plural(summary.refused_merges, "merge"),
     )
     return summary
 
