@@ -14,7 +14,7 @@ from reconciler.spec.diagnostics import plural
 @click.command("delete")
 @click.argument("identifier")
 @click.option("--type", "identifier_type", metavar="TYPE", help="Identifier type of IDENTIFIER (user_id, email, ...), when it is ambiguous.")
-@click.option("--yes", is_flag=True, help="Erase without asking for confirmation.")
+@click.option("--yes", is_flag=True, help="Erase without asking for confirmation (needed without a terminal, as in scripts and CI).")
 @click.option("--lock-timeout", default="0s", show_default=True, metavar="DURATION", help="How long to wait for a running `personas run`.")
 @pass_app
 def delete(app: AppContext, identifier: str, identifier_type: str | None, yes: bool, lock_timeout: str) -> int:
