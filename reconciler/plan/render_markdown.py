@@ -21,6 +21,7 @@ from reconciler.plan.render_text import (
     summary_line,
     value_lines,
 )
+from reconciler.spec.diagnostics import plural
 
 MAX_CHARACTERS = 65_536
 # Room kept for the closing lines and the fences of the last open section.
@@ -72,8 +73,8 @@ def _head(plan: Plan) -> str:
     if destructive:
         lines.append("> [!WARNING]")
         lines.append(
-            f"> This plan deletes {len(plan.changes('delete'))} and replaces {len(plan.changes('replace'))} "
-            "resource(s). Deleted audiences send their members' exits on the next run; replaced ones close their "
+            f"> This plan deletes {plural(len(plan.changes('delete')), 'resource')} and replaces "
+            f"{plural(len(plan.changes('replace')), 'resource')}. Deleted audiences send their members' exits on the next run; replaced ones close their "
             "membership history and resync their destinations."
         )
         listed = ", ".join(f"`{change.address}`" for change in destructive[:20])

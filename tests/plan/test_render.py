@@ -145,7 +145,7 @@ def test_read_plan_rejects_non_plan(tmp_path, content, message):
 
 def test_markdown_warns_about_deletes_and_replaces(mixed_plan):
     text = render_markdown(mixed_plan)
-    assert text.startswith("### personas plan\n\n> [!WARNING]\n> This plan deletes 1 and replaces 1 resource(s).")
+    assert text.startswith("### personas plan\n\n> [!WARNING]\n> This plan deletes 1 resource and replaces 1 resource.")
     assert "**Plan: 1 to create, 1 to update, 1 to replace, 1 to delete, 1 to move.**" in text
     assert text.count("```diff") == text.count("```") // 2
     assert '\n-       spec.entity: "user"\n+       spec.entity: "account"\n' in text

@@ -264,7 +264,7 @@ def test_fmt_check_lists_files_that_would_change_and_writes_nothing(project: Pat
     lines = result.stdout.splitlines()
     assert len(lines) == 2 and all(line.startswith("would reformat: ") for line in lines)
     assert lines[0].endswith("personas.yaml") and lines[1].endswith("traits/ltv.yaml")
-    assert result.stderr == "2 file(s) would be reformatted, 1 unchanged.\n"
+    assert result.stderr == "2 files would be reformatted, 1 unchanged.\n"
     assert (project / "traits" / "ltv.yaml").read_text() == SCRAMBLED
 
 

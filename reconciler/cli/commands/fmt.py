@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from reconciler.cli import AppContext, pass_app
+from reconciler.spec.diagnostics import plural
 
 
 @click.command("fmt")
@@ -69,7 +70,7 @@ def command(app: AppContext, check: bool, show_diff: bool, paths: tuple[Path, ..
 
 def _summarise(app: AppContext, total: int, changed: list[str], failed: int, *, write: bool) -> None:
     verb = "formatted" if write else "would be reformatted"
-    parts = [f"{len(changed)} file(s) {verb}", f"{total - len(changed) - failed} unchanged"]
+    parts = [f"{plural(len(changed), 'file')} {verb}", f"{total - len(changed) - failed} unchanged"]
     if failed:
         parts.append(f"{failed} with errors, left unchanged")
     app.console.print(", ".join(parts) + ".", err=True)

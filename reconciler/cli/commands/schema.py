@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from reconciler.cli import AppContext, pass_app
+from reconciler.spec.diagnostics import plural
 
 
 @click.command("schema")
@@ -37,7 +38,8 @@ def command(app: AppContext, out: Path | None, check: bool) -> int:
             app.console.print(f"out of date: {_display_path(path)}")
         if stale:
             app.console.error(
-                f"{len(stale)} schema file(s) in {_display_path(folder)} are missing or out of date",
+                f"{plural(len(stale), 'schema file')} in {_display_path(folder)} "
+                f"{'is' if len(stale) == 1 else 'are'} missing or out of date",
                 f"Run `personas schema --out {_display_path(folder)}` to regenerate them.",
             )
             return 1
