@@ -202,15 +202,23 @@ def test_account_identify_reads_group_traits(warehouse):
     assert warehouse.values(plan, AS_OF) == {"acme": "team"}
 
 
-def test_account_event_counter_counts_events_by_group(warehouse):
+def test_account_event_counter_counts_events_of_its_users(warehouse):
     warehouse.load([
         {"id": "g1", "type": "group", "at": "2024-01-01", "profile": "p1", "group": "acme"},
         {"id": "g2", "type": "group", "at": "2024-01-01", "profile": "p2", "group": "initech"},
-        {"id": "m1", "at": "2024-03-01", "profile": "p1", "group": "acme", "event": ORDER},
-        {"id": "m2", "at": "2024-03-02", "profile": "p2", "group": "acme", "event": ORDER},
+        {"id": "g3", "type": "group", "at": "2024-01-01", "profile": "p3", "group": "acme"},
+        {"id": "g4", "type": "group", "at": "2024-01-01", "profile": "p3", "group": "initech"},
+        {"id": "g5", "type": "group", "at": "2024-01-01", "profile": "p4", "group": "globex"},
+        {"id": "m1", "at": "2024-03-01", "profile": "p1", "event": ORDER},
+        {"id": "m2", "at": "2024-03-02", "profile": "p1", "event": ORDER},
+        {"id": "m3", "at": "2024-03-02", "profile": "p2", "event": ORDER},
+        {"id": "m4", "at": "2024-03-03", "profile": "p3", "event": ORDER},
+        {"id": "m5", "at": "2024-03-03", "profile": "p4", "event": "Other"},
     ])
     counter = trait("orders", type="event_counter", entity="account", event=ORDER)
-    assert warehouse.values(counter, AS_OF) == {"acme": 2, "initech": 0}
+
+    # acme: p1's two orders and p3's one; initech: p2's and p3's (p3 is in both); globex: none.
+    assert warehouse.values(counter, AS_OF) == {"acme": 3, "initech": 2, "globex": 0}
 
 
 def test_sql_trait_maps_identifiers(warehouse):

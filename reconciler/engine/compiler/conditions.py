@@ -71,7 +71,7 @@ def _count_holds(count: m.Count, value: Any) -> Any:
 
 
 def _event(ctx: Context, condition: m.EventCondition, entity: str, subject: ColumnElement) -> ColumnElement:
-    events = ctx.relations.events
+    events = ctx.events(entity)
     column = ctx.subject_column(entity)
     clauses = event_filter(ctx, entity, condition.event, condition.where)
     clauses.append(ctx.in_window(events.c.timestamp, condition.window))
@@ -96,7 +96,7 @@ def _trait(ctx: Context, condition: m.TraitCondition, subject: ColumnElement) ->
 
 
 def _step_rows(ctx: Context, step: m.SequenceStep, entity: str, window: m.Window | None) -> sa.Select:
-    events = ctx.relations.events
+    events = ctx.events(entity)
     clauses = event_filter(ctx, entity, step.event, step.where)
     clauses.append(ctx.in_window(events.c.timestamp, step.window))
     if window is not None:

@@ -51,6 +51,7 @@ class Context:
     stored_audiences: dict[str, str] = field(default_factory=dict)  # audience name -> id in personas_audience_members
     sql_columns: dict[str, tuple[str, str]] = field(default_factory=dict)  # sql trait name -> its two column names
     _inline: dict[str, FromClause] = field(default_factory=dict, repr=False)
+    _account_events: FromClause | None = field(default=None, repr=False)
     _compiling: list[str] = field(default_factory=list, repr=False)
 
     def __post_init__(self) -> None:
@@ -73,9 +74,29 @@ class Context:
 
     # ----------------------------------------------------------------- subjects
 
+    def events(self, entity: str) -> FromClause:
+        """Return the events that count for a subject of `entity`.
+
+        A user's events are the profile's own. An account's events are every
+        event of its users (from group calls before as_of), with `group_id`
+        naming the account; a user in two accounts counts for both.
+        """
+        if entity == "user":
+            return self.relations.events
+        if self._account_events is None:
+            events = self.relations.events
+            members = self.account_users().subquery("account_members")
+            columns = [column for column in events.c if column.name != "group_id"]
+            self._account_events = (
+                sa.select(*columns, members.c.account_id.label("group_id"))
+                .select_from(events.join(members, members.c.profile_id == events.c.profile_id))
+                .subquery("account_events")
+            )
+        return self._account_events
+
     def subject_column(self, entity: str) -> ColumnElement:
-        """Return the events column that names whom an event counts for."""
-        events = self.relations.events
+        """Return the column of `events(entity)` that names whom an event counts for."""
+        events = self.events(entity)
         return events.c.profile_id if entity == "user" else events.c.group_id
 
     def candidates(self, entity: str) -> sa.Select:

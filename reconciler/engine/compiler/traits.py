@@ -49,7 +49,7 @@ def typed_value(text: ColumnElement, value_type: str) -> ColumnElement:
 
 def event_filter(ctx: Context, entity: str, event: str, where: Any) -> list[ColumnElement]:
     """Conditions on events shared by every trait of a scan: name, filters, as_of, subject present."""
-    events = ctx.relations.events
+    events = ctx.events(entity)
     clauses = [
         events.c.event == event,
         events.c.timestamp < ctx.as_of,
@@ -81,7 +81,7 @@ class TraitScan:
 
 def build_scan(ctx: Context, traits: list[Trait]) -> TraitScan:
     first = traits[0].spec
-    events = ctx.relations.events
+    events = ctx.events(first.entity)
     subject = ctx.subject_column(first.entity)
     columns: list[ColumnElement] = [subject.label("subject_id")]
     scan = TraitScan(traits=traits, select=sa.select())
@@ -151,7 +151,7 @@ def trait_values_select(ctx: Context, trait: Trait) -> sa.Select:
 
 def _first_last(ctx: Context, trait: Trait) -> sa.Select:
     spec = trait.spec
-    events = ctx.relations.events
+    events = ctx.events(spec.entity)
     clauses = event_filter(ctx, spec.entity, spec.event, spec.where) + [ctx.in_window(events.c.timestamp, spec.window)]
     if spec.property is None:
         value = events.c.timestamp
@@ -173,7 +173,7 @@ def _latest_per_subject(subject, value, order, clauses) -> sa.Select:
 
 def _most_frequent(ctx: Context, trait: Trait) -> sa.Select:
     spec = trait.spec
-    events = ctx.relations.events
+    events = ctx.events(spec.entity)
     subject = ctx.subject_column(spec.entity)
     raw = JsonText(events.c.properties, property_path(spec.property))
     clauses = event_filter(ctx, spec.entity, spec.event, spec.where)
@@ -199,16 +199,18 @@ def _identify(ctx: Context, trait: Trait) -> sa.Select:
     events = ctx.relations.events
     path = property_path(spec.trait)
     call = "identify" if spec.entity == "user" else "group"
+    # Account traits come from the group call's own group id, not from every account of its user.
+    subject = events.c.profile_id if spec.entity == "user" else events.c.group_id
     clauses = [
         events.c.type == call,
         events.c.timestamp < ctx.as_of,
-        ctx.subject_column(spec.entity).isnot(None),
+        subject.isnot(None),
         JsonHasKey(events.c.traits, path),
     ]
     # The latest call holding the key wins, even with null: an explicit null clears the value.
     value = typed_value(JsonText(events.c.traits, path), spec.value_type)
     order = (events.c.timestamp.desc(), events.c.message_id.desc())
-    return _latest_per_subject(ctx.subject_column(spec.entity), value, order, clauses)
+    return _latest_per_subject(subject, value, order, clauses)
 
 
 def _sql(ctx: Context, trait: Trait) -> sa.Select:
