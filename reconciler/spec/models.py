@@ -271,8 +271,8 @@ class SqlTrait(_TraitBase):
     """An escape hatch: a SELECT returning (identifier value, value) rows.
 
     `:as_of` is bound to the run's evaluation time. Identifier values are
-    mapped to profiles through identity resolution; a value that matches no
-    profile is skipped.
+    matched exactly against the normalised values identity resolution stored
+    (emails trimmed and lower-cased); a value that matches no profile is skipped.
     """
 
     type: Literal["sql"]
