@@ -89,6 +89,8 @@ def _identifier(message: dict[str, Any], key: str) -> str | None:
         return value
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
+    if isinstance(value, float):
+        raise MalformedMessage(f"{key} is a number with a fraction; ids must be strings or whole numbers")
     raise MalformedMessage(f"{key} is {_json_kind(value)}, not a string")
 
 

@@ -117,6 +117,7 @@ MALFORMED = [
     (message("track", "q6", "yesterday", userId="u", event="E"), "timestamp 'yesterday' is not an ISO 8601 timestamp"),
     (message("track", "q7", userId="u", event="E", properties=[1]), "properties is an array, not an object"),
     (message("identify", "q8", userId=True), "userId is a boolean, not a string"),
+    (message("identify", "q8f", userId=1.5), "userId is a number with a fraction; ids must be strings or whole numbers"),
     ({"type": "identify", "messageId": "q9", "userId": "u"}, "missing timestamp (and no originalTimestamp or receivedAt to take it from)"),
     (message("track", "q10", userId="u", event="E", sentAt="soon"), "sentAt 'soon' is not an ISO 8601 timestamp"),
 ]
