@@ -23,6 +23,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import (
     StrictBool,
     StrictInt,
+    StrictStr,
     BaseModel,
     ConfigDict,
     Discriminator,
@@ -39,7 +40,8 @@ NAME_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
 API_VERSION = "personas/v1"
 
 ValueType = Literal["boolean", "number", "string", "timestamp", "list"]
-Scalar = Union[bool, int, Decimal, str]
+# Strict members, so that 1.0 stays a number and never becomes the boolean true.
+Scalar = Union[StrictBool, StrictInt, Decimal, StrictStr]
 
 SET = {"x-personas-set": True}
 

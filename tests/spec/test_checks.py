@@ -221,3 +221,18 @@ def test_identifier_types_come_from_personas_yaml(write_project):
     found = problems(write_project, {"personas.yaml": settings, "traits/score.yaml": trait})
 
     assert [(path, code) for _, _, path, code, _ in found] == [("spec.destinations[0].identifier", "unknown-identifier")]
+
+
+@pytest.mark.parametrize("operand", ["1.0", "0.0", "1e0", "2.5"])
+def test_float_operand_on_number_trait_is_valid(write_project, operand):
+    audience = _resource("Audience", "frequent", f"  include:\n    trait: orders_90d\n    gte: {operand}\n")
+
+    assert problems(write_project, {"audiences/frequent.yaml": audience}) == []
+
+
+def test_boolean_operand_on_number_trait_is_invalid(write_project):
+    audience = _resource("Audience", "frequent", "  include:\n    trait: orders_90d\n    gte: true\n")
+
+    codes = [code for _, _, _, code, _ in problems(write_project, {"audiences/frequent.yaml": audience})]
+
+    assert codes == ["operand-mismatch"]
