@@ -253,3 +253,20 @@ def test_force_unlock_of_unknown_id_fails(project):
 
     assert result.returncode == 1
     assert result.stderr.startswith("Error: no lock with id nope is held\n")
+
+
+def test_state_output_shows_webhook_url_host_only(project):
+    url = "https://hooks.example.com/T0/B1/literalSECRETpath?k=${TOK}"
+    with open_store(project.state_url) as store:
+        apply(store, change("create", "destination.crm_hook", type="webhook", url=url), time=APPLIED_AT)
+
+    outputs = [
+        project.run("state", "show", "destination.crm_hook"),
+        project.run("state", "show", "destination.crm_hook", "--format", "json"),
+        project.run("state", "history", "destination.crm_hook", "--format", "json"),
+    ]
+
+    for result in outputs:
+        assert result.returncode == 0, result.stderr
+        assert "literalSECRETpath" not in result.stdout
+        assert "https://hooks.example.com" in result.stdout

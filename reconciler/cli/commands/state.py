@@ -9,6 +9,7 @@ import click
 
 from reconciler.cli import AppContext, pass_app
 from reconciler.errors import UsageError
+from reconciler.plan.secrets import masked
 from reconciler.state.records import IDENTITY_ADDRESS, ResourceRecord, VersionRecord, format_time
 
 FORMAT_OPTION = click.option(
@@ -76,7 +77,7 @@ def show(app: AppContext, address: str, output_format: str) -> None:
         if record is None:
             raise _not_in_state(address, store.history(address), snapshot.resources)
     if output_format == "json":
-        app.console.print(json.dumps({**_summary(record), "spec_hash": record.spec_hash, "spec": record.spec}, indent=2))
+        app.console.print(json.dumps({**_summary(record), "spec_hash": record.spec_hash, "spec": masked(record.spec)}, indent=2))
         return
     fields = [
         ("id", record.id),
@@ -92,7 +93,7 @@ def show(app: AppContext, address: str, output_format: str) -> None:
     for label, value in fields:
         app.console.print(f"{label + ':':<16}{value}")
     app.console.print()
-    app.console.print(_yaml(record.spec), nl=False)
+    app.console.print(_yaml(masked(record.spec)), nl=False)
 
 
 @command.command("history")
@@ -171,7 +172,7 @@ def _version(version: VersionRecord) -> dict[str, Any]:
         "applied_at": version.applied_at.isoformat(),
         "applied_by": version.applied_by,
         "spec_hash": version.spec_hash,
-        "spec": version.spec,
+        "spec": masked(version.spec),
     }
 
 
