@@ -43,6 +43,13 @@ def parse_url(url: str) -> sa.URL:
             "the state store needs a SQLite file, not an in-memory database",
             hint="Set `state:` in personas.yaml to sqlite:///PATH.",
         )
+    try:
+        parsed.get_dialect().import_dbapi()
+    except (ImportError, sa.exc.NoSuchModuleError) as error:
+        raise StateError(
+            f"cannot use the state URL {display_url(parsed)}: its driver is not installed ({error})",
+            hint="Name an installed driver, such as postgresql+psycopg://USER@HOST/DB or sqlite:///PATH.",
+        ) from None
     return parsed
 
 

@@ -98,7 +98,13 @@ class StateStore:
         """
         path = connect.sqlite_path(self.url)
         if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as error:
+                raise StateError(
+                    f"cannot create the folder of the state file {path}: {error.strerror or error}",
+                    hint="Point `state:` in personas.yaml at a file in a folder you can write.",
+                ) from None
         with self._writing() as connection:
             version = schema.current_version(connection)
             if version is None:

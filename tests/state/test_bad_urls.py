@@ -1,0 +1,28 @@
+"""State URLs that cannot work fail with a StateError that says what to fix."""
+
+from __future__ import annotations
+
+import pytest
+
+from reconciler.errors import StateError
+from reconciler.state import open_store
+
+
+def test_missing_driver_is_named():
+    with pytest.raises(StateError) as raised:
+        with open_store("postgresql+psycopg2://postgres@127.0.0.1/test") as store:
+            store.read()
+
+    assert "driver is not installed" in raised.value.message
+    assert "psycopg2" in raised.value.message
+    assert "postgresql+psycopg://" in raised.value.hint
+
+
+def test_state_file_under_a_regular_file_fails_cleanly(tmp_path):
+    (tmp_path / "afile").write_text("not a folder")
+
+    with pytest.raises(StateError) as raised:
+        with open_store(f"sqlite:///{tmp_path}/afile/state.db") as store:
+            store.initialize()
+
+    assert "cannot create the folder of the state file" in raised.value.message
