@@ -9,7 +9,6 @@ give the same plan.
 from __future__ import annotations
 
 import dataclasses
-import fnmatch
 import hashlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ from reconciler.plan.fields import diff_values, format_path, lookup
 from reconciler.plan.graph import ReferenceGraph
 from reconciler.plan.model import IDENTITY_ADDRESS, Downstream, FieldChange, IdentityChange, Plan, ResourceChange
 from reconciler.plan.normalize import canonical_json, normalize_identity, normalize_resource, spec_hash
+from reconciler.plan.targeting import matches, select_changes, unmatched_targets
 
 Digest = Callable[[str], str]
 
@@ -92,7 +92,8 @@ def build_plan(
     `digest` is the store's keyed HMAC (`store.secret_digest`); without it
     (a store never applied) no secret can have rotated. Raises
     PermanentError when the plan would delete or replace a resource the
-    state marks protected.
+    state marks protected, or when the targeted changes cannot be applied
+    on their own (see `reconciler.plan.targeting`).
     """
     targets, excludes = tuple(targets), tuple(excludes)
     applied = dict(snapshot.resources)
@@ -113,11 +114,16 @@ def build_plan(
         if address not in desired.resources and address not in moved_from:
             changes.append(_delete(record))
 
-    changes = [_with_downstream(change, graph) for change in changes if _selected(change, targets, excludes)]
+    total = len(changes)
+    changes = select_changes(changes, desired.resources, applied, targets, excludes)
+    changes = [_with_downstream(change, graph) for change in changes]
     _check_protected(changes, applied, desired)
     identity = _identity_change(desired, snapshot.identity, graph)
-    if identity is not None and not _matches(IDENTITY_ADDRESS, targets, excludes):
-        identity = None
+    if identity is not None:
+        total += 1
+        if not matches(IDENTITY_ADDRESS, targets, excludes):
+            identity = None
+    known = [*desired.resources, *applied, IDENTITY_ADDRESS]
     return Plan(
         lineage=snapshot.lineage,
         serial=snapshot.serial,
@@ -127,7 +133,8 @@ def build_plan(
         identity_change=identity,
         targets=targets,
         excludes=excludes,
-        warnings=_warnings(targets, excludes),
+        warnings=_warnings(targets, excludes, unmatched_targets(targets, known)),
+        unplanned=total - len(changes) - (identity is not None),
     )
 
 
@@ -137,6 +144,7 @@ def _find_moves(desired: DesiredState, applied: Mapping[str, Any]) -> dict[str, 
     claimed: dict[str, str] = {}
     for address, resource in sorted(desired.resources.items()):
         if address in applied:
+            _check_no_move_onto(resource, applied, desired)
             continue
         for previous in resource.previous_names:
             old = f"{resource.kind.lower()}.{previous}"
@@ -150,6 +158,21 @@ def _find_moves(desired: DesiredState, applied: Mapping[str, Any]) -> dict[str, 
                 moves[address] = old
                 break
     return moves
+
+
+def _check_no_move_onto(resource: DesiredResource, applied: Mapping[str, Any], desired: DesiredState) -> None:
+    """Refuse a rename whose new address is still an applied resource: its id and history would be lost."""
+    for previous in resource.previous_names:
+        old = f"{resource.kind.lower()}.{previous}"
+        if old in applied and old not in desired.resources:
+            raise PermanentError(
+                f"{old} cannot move to {resource.address}: {resource.address} already exists in the state; "
+                "delete it in one apply, then rename in the next",
+                hint=(
+                    f"Put {old} back under its old name and apply with {resource.address} removed; "
+                    f"then rename it with `previous_names: [{previous}]`."
+                ),
+            )
 
 
 def _change_for(
@@ -271,17 +294,6 @@ def _delete(record: Any) -> ResourceChange:
     )
 
 
-def _selected(change: ResourceChange, targets: tuple[str, ...], excludes: tuple[str, ...]) -> bool:
-    addresses = [change.address] + ([change.previous_address] if change.previous_address else [])
-    return any(_matches(address, targets, excludes) for address in addresses)
-
-
-def _matches(address: str, targets: tuple[str, ...], excludes: tuple[str, ...]) -> bool:
-    if targets and not any(fnmatch.fnmatchcase(address, glob) for glob in targets):
-        return False
-    return not any(fnmatch.fnmatchcase(address, glob) for glob in excludes)
-
-
 def _with_downstream(change: ResourceChange, graph: ReferenceGraph) -> ResourceChange:
     downstream = graph.downstream(change.previous_address or change.address)
     if change.previous_address:
@@ -340,9 +352,11 @@ def _identity_change(desired: DesiredState, record: Any, graph: ReferenceGraph) 
     )
 
 
-def _warnings(targets: tuple[str, ...], excludes: tuple[str, ...]) -> tuple[str, ...]:
+def _warnings(targets: tuple[str, ...], excludes: tuple[str, ...], unmatched: list[str]) -> tuple[str, ...]:
     if not targets and not excludes:
         return ()
     return (
-        "This plan covers only the addresses matching --target/--exclude; other changes wait for a later apply.",
+        *(f"--target {glob!r} matches no resource" for glob in unmatched),
+        "This plan covers only the addresses matching --target/--exclude and the changes they need; "
+        "other changes wait for a later apply.",
     )

@@ -69,6 +69,20 @@ class ReferenceGraph:
         return Downstream(tuple(sorted(self.audiences)), tuple(sorted(destinations)))
 
 
+def references(spec: dict[str, Any]) -> set[str]:
+    """Return every address a normalised spec names: conditions, the destinations it feeds and their traits, consent traits."""
+    body = spec.get("spec", {})
+    if spec.get("kind") == "Destination":
+        return {f"trait.{trait}" for trait in body.get("consent", [])}
+    if spec.get("kind") != "Audience":
+        return set()
+    found = set(_condition_references(body.get("include"))) | set(_condition_references(body.get("exclude")))
+    for entry in body.get("destinations", []):
+        found.add(f"destination.{entry['destination']}")
+        found.update(f"trait.{trait}" for trait in entry.get("traits", []))
+    return found
+
+
 def _condition_references(condition: Any) -> Iterable[str]:
     """`trait.x` and `audience.y` named anywhere in a condition tree."""
     if isinstance(condition, list):

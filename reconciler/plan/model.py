@@ -66,7 +66,8 @@ class ResourceChange:
 
     `held_members` is set on deletes of audiences and destinations: for each
     audience/destination pair, the members the destination held after the
-    last sync, whose exits the next run sends.
+    last sync, whose exits the next run sends. `included_by` is set on a
+    change a targeted plan pulled in: the selected changes that need it.
     """
 
     address: str
@@ -83,6 +84,7 @@ class ResourceChange:
     downstream: Downstream = field(default_factory=Downstream)
     source_file: str | None = None
     held_members: dict[str, int] = field(default_factory=dict)
+    included_by: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -100,6 +102,7 @@ class ResourceChange:
             "changed_fields": [change.to_dict() for change in self.changed_fields],
             "downstream": self.downstream.to_dict(),
             "held_members": dict(self.held_members),
+            "included_by": list(self.included_by),
         }
 
     @classmethod
@@ -119,6 +122,7 @@ class ResourceChange:
             downstream=Downstream.from_dict(data.get("downstream")),
             source_file=data.get("source_file"),
             held_members=dict(data.get("held_members") or {}),
+            included_by=tuple(data.get("included_by") or ()),
         )
 
     def fingerprint(self) -> tuple[Any, ...]:
@@ -178,6 +182,7 @@ class Plan:
 
     `targets` and `excludes` are the address globs the plan was limited to.
     `steps` names what apply does, in order (see `reconciler.plan.apply`).
+    `unplanned` counts the changes (identity included) the globs left out.
     """
 
     lineage: str | None
@@ -189,6 +194,7 @@ class Plan:
     targets: tuple[str, ...] = ()
     excludes: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
+    unplanned: int = 0
     format_version: int = FORMAT_VERSION
 
     @property
@@ -224,6 +230,7 @@ class Plan:
             "identity_change": self.identity_change.to_dict() if self.identity_change else None,
             "resource_changes": [change.to_dict() for change in self.resource_changes],
             "warnings": list(self.warnings),
+            "unplanned": self.unplanned,
             "steps": describe_steps(self),
         }
 
@@ -251,6 +258,7 @@ class Plan:
                 targets=tuple(data.get("targets", ())),
                 excludes=tuple(data.get("excludes", ())),
                 warnings=tuple(data.get("warnings", ())),
+                unplanned=int(data.get("unplanned", 0)),
             )
         except (KeyError, TypeError, ValueError) as error:
             raise UsageError(

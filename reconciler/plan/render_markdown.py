@@ -13,11 +13,12 @@ from reconciler.plan.fields import format_path, leaves
 from reconciler.plan.model import FieldChange, Plan, ResourceChange
 from reconciler.plan.render_text import (
     IDENTITY_LINE,
-    NO_CHANGES,
     SYMBOLS,
     downstream_text,
     format_value,
+    included_text,
     is_mapping_list,
+    no_changes_text,
     summary_line,
     value_lines,
 )
@@ -67,7 +68,7 @@ def render_markdown(plan: Plan, *, limit: int = MAX_CHARACTERS) -> str:
 def _head(plan: Plan) -> str:
     lines = ["### personas plan", ""]
     if plan.is_empty:
-        lines.append(NO_CHANGES)
+        lines.append(no_changes_text(plan))
         return "\n".join(lines) + "\n"
     destructive = plan.changes("delete") + plan.changes("replace")
     if destructive:
@@ -114,6 +115,8 @@ def _change_block(change: ResourceChange) -> str:
     title = f"{change.previous_address} -> {change.address}" if change.previous_address else change.address
     where = f"  ({change.source_file})" if change.source_file else ""
     lines = [f"{SYMBOLS[change.action]:<3} {title}{where}", f"      {change.reason}"]
+    if change.included_by:
+        lines.append(f"      {included_text(change)}")
     if change.action == "create" and change.after is not None:
         for path, value in leaves(change.after.get("spec", {}), ("spec",)):
             lines.append(f"+       {format_path(path)}: {format_value(value)}")

@@ -44,10 +44,25 @@ def format_value(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
 
 
+def no_changes_text(plan: Plan) -> str:
+    """Say there is nothing to do, and when globs left changes out, how many."""
+    if not plan.unplanned:
+        return NO_CHANGES
+    count = plan.unplanned
+    left_out = "1 change outside them was" if count == 1 else f"{count} changes outside them were"
+    return f"No changes for the given targets; {left_out} not planned."
+
+
+def included_text(change: ResourceChange) -> str:
+    """Say why a targeted plan pulled in a change it was not asked for."""
+    verb = "depends" if len(change.included_by) == 1 else "depend"
+    return f"included because {', '.join(change.included_by)} {verb} on it"
+
+
 def render_text(plan: Plan, *, style: Style = _plain, show_steps: bool = False) -> str:
     """Render the whole plan as text. `style` has click.style's signature and adds colour; the default adds none."""
     if plan.is_empty:
-        return "\n".join([*plan.warnings, NO_CHANGES]) + "\n"
+        return "\n".join([*(f"Warning: {warning}" for warning in plan.warnings), no_changes_text(plan)]) + "\n"
     lines: list[str] = []
     for action in ("create", "update", "replace", "delete", "move"):
         changes = plan.changes(action)
@@ -81,6 +96,8 @@ def change_lines(change: ResourceChange, style: Style = _plain) -> list[str]:
         title = f"{change.previous_address} -> {change.address}"
     where = f"  ({change.source_file})" if change.source_file else ""
     lines = [f"  {symbol} {style(title, bold=True)}{where}", f"      {change.reason}"]
+    if change.included_by:
+        lines.append(f"      {style(included_text(change), fg='cyan')}")
     if change.action == "create" and change.after is not None:
         for path, value in leaves(change.after.get("spec", {}), ("spec",)):
             lines.append(f"      {style('+', fg='green')} {format_path(path)}: {format_value(value)}")
