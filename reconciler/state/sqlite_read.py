@@ -140,6 +140,11 @@ class SqliteReader:
     @contextmanager
     def _reading(self) -> Iterator[sqlite3.Connection | None]:
         """Yield a connection inside one read transaction, or None when the file does not exist."""
+        if self.path.exists() and not self.path.is_file():
+            raise StateError(
+                f"the state file {self.path} is not a regular file",
+                hint="Point `state:` in personas.yaml at a SQLite file, not a folder.",
+            )
         if not self.path.is_file():
             yield None
             return

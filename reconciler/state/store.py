@@ -274,6 +274,11 @@ class StateStore:
         transaction gives that, and PostgreSQL needs REPEATABLE READ for it.
         """
         path = connect.sqlite_path(self.url)
+        if path is not None and path.exists() and not path.is_file():
+            raise StateError(
+                f"the state file {path} is not a regular file",
+                hint="Point `state:` in personas.yaml at a SQLite file, not a folder.",
+            )
         if path is not None and not path.is_file():
             yield None
             return

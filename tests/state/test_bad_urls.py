@@ -26,3 +26,18 @@ def test_state_file_under_a_regular_file_fails_cleanly(tmp_path):
             store.initialize()
 
     assert "cannot create the folder of the state file" in raised.value.message
+
+
+@pytest.mark.parametrize("reader", ["store", "sqlite_reader"])
+def test_state_file_that_is_a_folder_is_rejected(tmp_path, reader):
+    from reconciler.state import open_reader
+
+    folder = tmp_path / "state.db"
+    folder.mkdir()
+    opener = open_store if reader == "store" else open_reader
+
+    with pytest.raises(StateError) as raised:
+        with opener(f"sqlite:///{folder}") as store:
+            store.read()
+
+    assert "is not a regular file" in raised.value.message
