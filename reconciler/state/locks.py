@@ -54,19 +54,22 @@ def new_lock_info(name: str, operation: str) -> LockInfo:
     )
 
 
-def lock_error(name: str, holder: LockInfo | None) -> LockError:
+def lock_error(name: str, holder: LockInfo | None, timeout: float = 0.0) -> LockError:
+    """The error for a lock still held after waiting `timeout` seconds (0: no wait)."""
     subject = "the state is locked" if name == "state" else f"the {name} lock is held"
+    waited = f" (still held after waiting {timeout:g}s)" if timeout > 0 else ""
+    wait_advice = "wait longer with a larger --lock-timeout" if timeout > 0 else "pass --lock-timeout to wait for it"
     if holder is None:
         return LockError(
-            f"{subject} by another session that has not recorded its details",
-            hint="Wait and retry, or pass --lock-timeout to wait for it.",
+            f"{subject} by another session that has not recorded its details{waited}",
+            hint=f"Wait and retry, or {wait_advice}.",
         )
     return LockError(
-        f"{subject} by {holder.describe()}; lock id {holder.id}",
+        f"{subject} by {holder.describe()}; lock id {holder.id}{waited}",
         holder={field: getattr(holder, field) for field in ("id", "name", "holder", "operation", "host", "pid")}
         | {"since": holder.since.isoformat()},
         hint=(
-            "Wait and retry, pass --lock-timeout to wait for it, or run "
+            f"Wait and retry, {wait_advice}, or run "
             f"`personas force-unlock {holder.id}` if that process is gone."
         ),
     )
@@ -119,7 +122,7 @@ class SqliteLock:
         info = new_lock_info(name, operation)
         if not wait_for(lambda: self._try_insert(info), timeout):
             with self.engine.connect() as connection:
-                raise lock_error(name, read_lock(connection, name=name))
+                raise lock_error(name, read_lock(connection, name=name), timeout)
         log.debug("took the %s lock %s", name, info.id)
         try:
             yield info
@@ -167,7 +170,7 @@ class PostgresLock:
             try_lock = sa.text("SELECT pg_try_advisory_lock(:key)")
             if not wait_for(lambda: bool(session.execute(try_lock, {"key": key}).scalar()), timeout):
                 with self.engine.connect() as connection:
-                    raise lock_error(name, read_lock(connection, name=name))
+                    raise lock_error(name, read_lock(connection, name=name), timeout)
             self._record(info)
             log.debug("took the %s lock %s", name, info.id)
             try:

@@ -99,11 +99,13 @@ def test_lock_timeout_expires_with_lock_error(state_url):
     with open_store(state_url) as first, open_store(state_url) as second:
         with first.lock():
             started = time.monotonic()
-            with pytest.raises(LockError, match="the state is locked by"):
+            with pytest.raises(LockError, match="the state is locked by") as caught:
                 with second.lock(timeout=0.5):
                     pass
 
     assert time.monotonic() - started >= 0.5
+    assert caught.value.message.endswith("(still held after waiting 0.5s)")
+    assert "wait longer with a larger --lock-timeout" in caught.value.hint
 
 
 def test_lock_is_released_after_error_in_block(state_url):
