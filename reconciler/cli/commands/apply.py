@@ -64,7 +64,10 @@ def _plan_and_apply(app: AppContext, project: Any, store: Any, saved: Any, auto_
     if saved is not None:
         check_saved_plan(saved, plan)
     if plan.is_empty:
-        app.console.print("No changes. The applied state matches the specs; nothing to apply.")
+        from reconciler.plan.render_text import no_changes_text
+
+        message = "No changes. The applied state matches the specs; nothing to apply."
+        app.console.print(message if not plan.unplanned else f"{no_changes_text(plan)} Nothing to apply.")
         return 0
 
     print_plan(app, plan, "text")

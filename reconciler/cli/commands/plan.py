@@ -18,7 +18,7 @@ FORMATS = click.Choice(["text", "json", "markdown"])
 @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), help="Save the plan as canonical JSON, for `personas apply FILE`.")
 @click.option("--format", "output_format", type=FORMATS, default="text", show_default=True, help="What to print; --out always writes JSON.")
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 0 when there are no changes, 2 when there are, 1 on errors.")
-@click.option("--target", "targets", multiple=True, metavar="GLOB", help="Plan only addresses matching this glob (repeatable).")
+@click.option("--target", "targets", multiple=True, metavar="GLOB", help="Plan only addresses matching this glob, plus the changes they depend on (repeatable).")
 @click.option("--exclude", "excludes", multiple=True, metavar="GLOB", help="Leave out addresses matching this glob (repeatable).")
 @click.option("--estimate", is_flag=True, help="Also compute audience sizes before and after, in the warehouse.")
 @pass_app
