@@ -270,3 +270,18 @@ def test_state_output_shows_webhook_url_host_only(project):
         assert result.returncode == 0, result.stderr
         assert "literalSECRETpath" not in result.stdout
         assert "https://hooks.example.com" in result.stdout
+
+
+@pytest.mark.parametrize("address", ["trait.*", "nope", "audience.", "audience.vip ", "Audience.vip"])
+def test_state_show_rejects_invalid_address(applied, address):
+    result = applied.run("state", "show", address)
+
+    assert result.returncode == 1
+    assert "is not a valid address" in result.stderr
+
+
+def test_force_unlock_rejects_empty_id(project):
+    result = project.run("force-unlock", "")
+
+    assert result.returncode == 1
+    assert "the lock id is empty" in result.stderr

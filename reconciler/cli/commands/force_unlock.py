@@ -6,6 +6,7 @@ import click
 
 from reconciler.cli import AppContext, pass_app
 from reconciler.cli.commands.state import open_project_store
+from reconciler.errors import UsageError
 
 
 @click.command("force-unlock")
@@ -18,6 +19,8 @@ def command(app: AppContext, lock_id: str) -> None:
     the lock. An apply still running there cannot write a stale plan, because
     every apply checks the serial.
     """
+    if not lock_id.strip():
+        raise UsageError("the lock id is empty", hint="Copy the lock id from the message that named the lock.")
     with open_project_store(app) as store:
         removed, ended = store.force_unlock(lock_id)
     app.console.print(f"Removed the {removed.name} lock {removed.id} held by {removed.describe()}.")

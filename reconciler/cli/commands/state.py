@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import click
@@ -70,6 +71,7 @@ def show(app: AppContext, address: str, output_format: str) -> None:
     ADDRESS is kind.name, such as audience.vip, or project.identity. Also
     shows its id, version, source file and previous names.
     """
+    check_address(address)
     with open_project_store(app) as store:
         store.check_schema()
         snapshot = store.read()
@@ -106,6 +108,8 @@ def history(app: AppContext, address: str | None, output_format: str) -> None:
     With ADDRESS, lists only that resource's versions, following it across
     renames and replaces.
     """
+    if address is not None:
+        check_address(address)
     with open_project_store(app) as store:
         store.check_schema()
         versions = store.history(address)
@@ -182,6 +186,18 @@ def _note(version: VersionRecord) -> str:
     if version.replaced_id:
         return f"new id, replaces {version.replaced_id}"
     return ""
+
+
+_ADDRESS_RE = re.compile(r"^(trait|audience|destination)\.[a-z][a-z0-9_]{0,62}$")
+
+
+def check_address(address: str) -> None:
+    """Raise UsageError for text that cannot be an address, such as `trait.*` or `nope`."""
+    if address != IDENTITY_ADDRESS and not _ADDRESS_RE.match(address):
+        raise UsageError(
+            f"{address!r} is not a valid address",
+            hint="Write kind.name, such as audience.winback, trait.ltv or project.identity; `personas state list` lists them.",
+        )
 
 
 def _not_in_state(address: str, versions: list[VersionRecord], resources: dict[str, ResourceRecord]) -> UsageError:
