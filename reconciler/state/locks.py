@@ -55,7 +55,7 @@ def new_lock_info(name: str, operation: str) -> LockInfo:
 
 
 def lock_error(name: str, holder: LockInfo | None, timeout: float = 0.0) -> LockError:
-    """The error for a lock still held after waiting `timeout` seconds (0: no wait)."""
+    """Build the error for a lock still held after waiting `timeout` seconds (0: no wait)."""
     subject = "the state is locked" if name == "state" else f"the {name} lock is held"
     waited = f" (still held after waiting {timeout:g}s)" if timeout > 0 else ""
     wait_advice = "wait longer with a larger --lock-timeout" if timeout > 0 else "pass --lock-timeout to wait for it"
