@@ -720,4 +720,6 @@ def _a(word: str) -> str:
 
 
 def _place(located: Located) -> str:
-    return f"{located.document.file}:{located.document.line}"
+    """Name the file and line of a resource's `metadata.name`, or of its document when that has no position."""
+    line, _ = located.document.locate(["metadata", "name"])
+    return f"{located.document.file}:{line or located.document.line}"
