@@ -56,3 +56,43 @@ def test_apply_cancels_on_any_other_answer(sqlite_project):
         assert store.read().serial == 0
     finally:
         store.close()
+
+
+def test_interrupt_at_prompt_cancels_without_writing(sqlite_project):
+    import signal
+    import threading
+
+    leader, follower = os.openpty()
+    output: list[str] = []
+    prompted = threading.Event()
+
+    def read_stdout(stream) -> None:
+        for chunk in iter(lambda: stream.read(1), ""):
+            output.append(chunk)
+            if "".join(output).endswith("Only 'yes' will be accepted: "):
+                prompted.set()
+
+    try:
+        process = subprocess.Popen(
+            [*PERSONAS, "--project", str(sqlite_project.root), "apply"],
+            stdin=follower, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env={**os.environ, **sqlite_project.env()},
+        )
+        reader = threading.Thread(target=read_stdout, args=(process.stdout,))
+        reader.start()
+        assert prompted.wait(60), "".join(output)
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=60)
+        reader.join(timeout=10)
+        stderr = process.stderr.read()
+    finally:
+        os.close(follower)
+        os.close(leader)
+
+    assert process.returncode == 1, stderr
+    assert "".join(output).endswith("Apply cancelled; nothing was written.\n")
+    store = sqlite_project.store()
+    try:
+        assert store.read().serial == 0
+    finally:
+        store.close()

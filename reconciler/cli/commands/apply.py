@@ -98,7 +98,12 @@ def _confirmed(app: AppContext) -> bool:
         )
     app.console.print("")
     app.console.print(CONFIRM + " ", nl=False)
-    answer = sys.stdin.readline().strip()
+    try:
+        answer = sys.stdin.readline().strip()
+    except KeyboardInterrupt:
+        # Ctrl-C at the prompt is a "no": nothing has been written yet.
+        app.console.print("")
+        return False
     return answer == "yes"
 
 
