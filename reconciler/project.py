@@ -105,11 +105,11 @@ class Project(ProjectSettingsFile):
         return {r.name: r for r in self.resources if isinstance(r, Destination)}
 
     def resource(self, address: str) -> Resource | None:
-        """The resource at an address such as `audience.winback`, or None."""
+        """Return the resource at an address such as `audience.winback`, or None."""
         return next((r for r in self.resources if r.address == address), None)
 
     def source_of(self, address: str) -> SourceLocation | None:
-        """Where a resource is written: file relative to the root (posix) and the line its document starts."""
+        """Return where a resource is written: its file relative to the root (posix) and the line its document starts."""
         return self.sources.get(address)
 
     @cached_property
@@ -181,7 +181,7 @@ def load_settings(folder: Path | str) -> ProjectSettingsFile:
 
 
 def spec_error(diagnostics: list[Diagnostic]) -> SpecError:
-    """A SpecError whose message lists the problems, so any command shows where they are."""
+    """Build a SpecError whose message lists the problems, so any command shows where they are."""
     found = errors(diagnostics)
     shown = "\n".join(format_diagnostic(d) for d in found[:MAX_SHOWN])
     more = f"\n... and {len(found) - MAX_SHOWN} more" if len(found) > MAX_SHOWN else ""
@@ -247,7 +247,7 @@ def _check(root: Path, env: Mapping[str, str], use_cache: bool) -> LoadResult:
 
 
 def iter_resource_files(root: Path) -> Iterator[tuple[Path, str]]:
-    """Every resource file below `root` as (path, posix path relative to root), in path order.
+    """Yield every resource file below `root` as (path, posix path relative to root), in path order.
 
     Dot-folders (`.git`, `.personas`, `.github`, ...) and dot-files are skipped,
     and so is `personas.yaml` at the root.

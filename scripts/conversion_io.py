@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
+import csv
 import gzip
 import io
 import os
+import sys
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 
@@ -40,3 +43,29 @@ def write_gzip_lines(path: Path, lines: Iterable[str]) -> int:
         Path(temporary).unlink(missing_ok=True)
         raise
     return count
+
+
+def run_conversion(
+    argv: list[str] | None,
+    description: str,
+    input_help: str,
+    default_output: Path,
+    convert: Callable[[Iterable[str]], Iterator[str]],
+) -> int:
+    """Parse the command line, convert INPUT into gzip JSON Lines at --out, and return the exit code."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("input", type=Path, help=input_help)
+    parser.add_argument("--out", type=Path, default=default_output, help=f"output file (default: {default_output})")
+    arguments = parser.parse_args(argv)
+
+    if not arguments.input.is_file():
+        print(f"error: input file {arguments.input} not found", file=sys.stderr)
+        return 1
+    try:
+        with open_text(arguments.input) as source:
+            count = write_gzip_lines(arguments.out, convert(source))
+    except (ConversionError, csv.Error, UnicodeDecodeError, OSError) as error:
+        print(f"error: {arguments.input}: {error}. The output file was not written.", file=sys.stderr)
+        return 1
+    print(f"wrote {count} messages to {arguments.out}")
+    return 0

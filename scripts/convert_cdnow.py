@@ -22,7 +22,6 @@ Usage: python scripts/convert_cdnow.py cdnow_master.txt.gz [--out FILE]
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import sys
@@ -30,7 +29,7 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
 
-from conversion_io import ConversionError, open_text, write_gzip_lines
+from conversion_io import ConversionError, run_conversion
 
 HEADER = ["customer_id", "date", "number_of_cds", "dollar_value"]
 DEFAULT_OUTPUT = Path(__file__).resolve().parent.parent / "specs" / "cdnow" / "data" / "cdnow_orders.jsonl.gz"
@@ -84,22 +83,13 @@ def convert(lines: Iterable[str]) -> Iterator[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Convert the CDNOW transaction log into Segment track messages (gzip JSON Lines).")
-    parser.add_argument("input", type=Path, help="the CDNOW master file, plain or gzip")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUTPUT, help=f"output file (default: {DEFAULT_OUTPUT})")
-    arguments = parser.parse_args(argv)
-
-    if not arguments.input.is_file():
-        print(f"error: input file {arguments.input} not found", file=sys.stderr)
-        return 1
-    try:
-        with open_text(arguments.input) as source:
-            count = write_gzip_lines(arguments.out, convert(source))
-    except (ConversionError, UnicodeDecodeError, OSError) as error:
-        print(f"error: {arguments.input}: {error}. The output file was not written.", file=sys.stderr)
-        return 1
-    print(f"wrote {count} messages to {arguments.out}")
-    return 0
+    return run_conversion(
+        argv,
+        "Convert the CDNOW transaction log into Segment track messages (gzip JSON Lines).",
+        "the CDNOW master file, plain or gzip",
+        DEFAULT_OUTPUT,
+        convert,
+    )
 
 
 if __name__ == "__main__":

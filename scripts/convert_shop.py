@@ -30,7 +30,6 @@ Usage: python scripts/convert_shop.py shop_clickstream.csv.gz [--out FILE]
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import sys
@@ -38,7 +37,7 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
 
-from conversion_io import ConversionError, open_text, write_gzip_lines
+from conversion_io import ConversionError, run_conversion
 
 HEADER = [
     "user_id", "session_id", "event", "timestamp", "platform", "acquisition_channel", "user_cohort", "user_lifecycle",
@@ -138,22 +137,13 @@ def convert(source: Iterable[str]) -> Iterator[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Convert the shop clickstream CSV into Segment messages (gzip JSON Lines).")
-    parser.add_argument("input", type=Path, help="the clickstream CSV, plain or gzip")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUTPUT, help=f"output file (default: {DEFAULT_OUTPUT})")
-    arguments = parser.parse_args(argv)
-
-    if not arguments.input.is_file():
-        print(f"error: input file {arguments.input} not found", file=sys.stderr)
-        return 1
-    try:
-        with open_text(arguments.input) as source:
-            count = write_gzip_lines(arguments.out, convert(source))
-    except (ConversionError, csv.Error, UnicodeDecodeError, OSError) as error:
-        print(f"error: {arguments.input}: {error}. The output file was not written.", file=sys.stderr)
-        return 1
-    print(f"wrote {count} messages to {arguments.out}")
-    return 0
+    return run_conversion(
+        argv,
+        "Convert the shop clickstream CSV into Segment messages (gzip JSON Lines).",
+        "the clickstream CSV, plain or gzip",
+        DEFAULT_OUTPUT,
+        convert,
+    )
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """The interface every destination type implements, and the values it exchanges.
 
-A destination adapter receives batches of changes and says which it
+A destination adapter receives batches of changes and reports which it
 acknowledged and which it rejected. It declares what it can do in
 `Capabilities`; the sync engine reads those and never probes. Adapters raise
 TransientError (try again later: the changes stay pending) or PermanentError
@@ -22,7 +22,7 @@ ChangeType = Literal["entered", "exited", "updated"]
 
 @dataclass(frozen=True)
 class Capabilities:
-    """What a destination type can do.
+    """The operations a destination type supports.
 
     `max_batch_size` bounds `batch_size` (None: unbounded). `deferred_ack`:
     nothing a batch carries is acknowledged until `commit()` succeeds, so the

@@ -44,7 +44,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class PairWork:
-    """What to do for one pair in this pass.
+    """The work for one (audience, destination) pair in this pass.
 
     `selection` None means retire the pair: exit everything personas sent
     there (deleted audience or destination, or no longer listed), unguarded.
@@ -302,7 +302,7 @@ class _Acknowledgements:
         self.since = time.monotonic()
 
     def add(self, rows: Sequence[Any], result: SendResult) -> None:
-        """Note one answered batch; what it delivered counts once the acknowledgement is written."""
+        """Record one batch the destination responded to. What it delivered counts once the acknowledgement is written."""
         first, last = rows[0].seq, rows[-1].seq
         self.first = first if self.first is None else self.first
         self.last = last
@@ -389,7 +389,7 @@ def _describe_hold(work: PairWork, tally: Tally) -> None:
 
 
 def _share(guard: box.Guard) -> str:
-    """The guard's share as a percentage without trailing zeros: 20, 2.5."""
+    """Format the guard's share as a percentage without trailing zeros: 20, 2.5."""
     return f"{float(guard.share * 100):g}"
 
 

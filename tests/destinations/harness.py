@@ -289,7 +289,12 @@ class Workspace:
 
     def set_trait(self, trait: str, subject: str, value: Any) -> None:
         trait_id = self.ids().get(f"trait.{trait}")
-        kind = "boolean" if isinstance(value, bool) else "number" if isinstance(value, (int, float)) else "string"
+        if isinstance(value, bool):
+            kind = "boolean"
+        elif isinstance(value, (int, float)):
+            kind = "number"
+        else:
+            kind = "string"
         with self.warehouse() as wh, wh.engine.begin() as connection:
             connection.execute(sa.text("DELETE FROM personas_trait_values WHERE trait = :t AND subject_id = :s"), {"t": trait, "s": subject})
             connection.execute(

@@ -86,7 +86,7 @@ def test_emptied_source_holds_removals_until_approved(tmp_path, receiver):
     assert len(receiver.acknowledged_changes()) == 1000
 
 
-def test_syncs_list_and_show_report_counts_and_match_rate(tmp_path, receiver):
+def test_syncs_list_and_show_counts(tmp_path, receiver):
     project = make_project(tmp_path, receiver, 12)
     invoke(project, "run")
     empty_events(project)
@@ -123,7 +123,7 @@ def test_syncs_match_rate_counts_members_sent(tmp_path, receiver):
     assert (listed[0]["members"], listed[0]["members_sent"], listed[0]["match_rate"]) == (4, 4, 1.0)
 
 
-def test_two_personas_runs_at_once_send_each_change_under_one_key(tmp_path, receiver):
+def test_concurrent_runs_send_once(tmp_path, receiver):
     """The run lock makes the second `personas run` wait; the destination gets each change once."""
     import os
     import subprocess

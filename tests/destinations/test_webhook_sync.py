@@ -70,7 +70,7 @@ def test_first_sync_sends_every_member_once(workspace, receiver):
     assert sent(receiver) == [("entered", "u_1"), ("entered", "u_2"), ("entered", "u_3")]
 
 
-def test_body_follows_version_1_and_batch_key_derives_from_change_keys(workspace, receiver):
+def test_body_version_and_batch_key(workspace, receiver):
     make(workspace, receiver, batch_size=2)
     workspace.set_members("vip", workspace.users(3))
     workspace.sync()
@@ -118,7 +118,7 @@ def test_changed_email_sends_one_exit_and_one_entry(workspace, receiver):
     assert sent(receiver, 1) == [("entered", "new2@example.com"), ("exited", "e2@example.com")]
 
 
-def test_latest_identifier_wins_and_all_sends_up_to_three(workspace, receiver):
+def test_identifier_values_latest_and_all(workspace, receiver):
     make(workspace, receiver, identifier="email")
     workspace.set_identifiers([("p_1", "email", f"a{n}@example.com", n) for n in range(1, 6)])
     workspace.set_members("vip", ["p_1"])
@@ -228,7 +228,7 @@ def test_add_only_never_sends_exits(workspace, receiver):
     assert sent(receiver, 1) == [("entered", "u_4")]
 
 
-def test_mirror_sends_the_whole_membership_and_removes_former_members(workspace, receiver):
+def test_mirror_mode_sends_whole_membership(workspace, receiver):
     make(workspace, receiver, mode="mirror")
     subjects = workspace.users(3)
     workspace.set_members("vip", subjects)
@@ -269,7 +269,7 @@ def test_max_rate_spaces_requests(workspace, receiver):
     assert elapsed >= 0.45
 
 
-def test_server_errors_and_429_are_retried_with_the_same_keys(workspace, receiver):
+def test_retries_keep_idempotency_keys(workspace, receiver):
     make(workspace, receiver)
     workspace.set_members("vip", workspace.users(2))
     receiver.script = [500, (429, {"Retry-After": "0"}), 503]
@@ -279,7 +279,7 @@ def test_server_errors_and_429_are_retried_with_the_same_keys(workspace, receive
     assert len({r.headers["Idempotency-Key"] for r in receiver.requests}) == 1
 
 
-def test_retry_after_longer_than_the_budget_leaves_changes_pending_for_next_run(workspace, receiver):
+def test_long_retry_after_leaves_pending(workspace, receiver):
     make(workspace, receiver)
     workspace.set_members("vip", workspace.users(2))
     receiver.script = [(429, {"Retry-After": "3600"})]
@@ -305,7 +305,7 @@ def test_unauthorized_fails_the_sync_and_marks_nothing(workspace, receiver):
     assert (record.status, record.acknowledged) == ("ok", 2)
 
 
-def test_a_rejected_change_is_isolated_and_kept_with_its_reason(workspace, receiver):
+def test_rejected_change_isolated_with_reason(workspace, receiver):
     make(workspace, receiver)
     workspace.set_members("vip", workspace.users(5))
     receiver.reject_values = {"u_3"}
@@ -460,7 +460,7 @@ spec: {{type: webhook, url: "{receiver.url}"}}
         ("group_id", "acme"), ("group_id", "globex")]
 
 
-def test_deleted_destination_gets_exits_from_its_last_applied_spec(workspace, receiver):
+def test_deleted_destination_gets_exits(workspace, receiver):
     make(workspace, receiver)
     workspace.set_members("vip", workspace.users(12))
     workspace.sync()
@@ -480,7 +480,7 @@ def test_deleted_destination_gets_exits_from_its_last_applied_spec(workspace, re
         store.close()
 
 
-def test_project_default_guard_applies_when_the_destination_sets_none(workspace, receiver):
+def test_project_default_removal_guard(workspace, receiver):
     specs = AUDIENCE.format(url=receiver.url, mode="diff", identifier="user_id", traits="", send_updates="false",
                             consent="", holdout="0%", batch_size=500, extra="")
     workspace.write_specs(specs.replace("  max_removals: {share: 20%, at_least: 10}\n", ""))

@@ -14,7 +14,7 @@ def test_fast_path_uses_the_c_parser():
     assert any(base.__module__.endswith("_ruamel_yaml") for base in loader_class.__mro__)
 
 
-def test_f1_yaml_11_booleans_stay_text_on_the_fast_path():
+def test_yaml_11_booleans_stay_text():
     text = "country: NO\nmode: on\nanswer: y\nflag: off\nyes_word: Yes\nat: 10:00\nday: 2024-03-01\nreal: true\n"
 
     parsed = parse_yaml_text(text, "f1.yaml")
@@ -26,7 +26,7 @@ def test_f1_yaml_11_booleans_stay_text_on_the_fast_path():
     }
 
 
-def test_f1_country_no_reaches_the_model_as_the_string_no(write_project):
+def test_country_no_stays_string(write_project):
     audience = """\
 apiVersion: personas/v1
 kind: Audience
@@ -43,7 +43,7 @@ spec:
     assert project.audiences["norway"].spec.include.equals == "NO"
 
 
-def test_f1_mode_on_is_rejected_as_text_not_read_as_true(write_project):
+def test_mode_on_rejected_as_text(write_project):
     destination = "apiVersion: personas/v1\nkind: Destination\nmetadata: {name: crm}\nspec:\n  type: file\n  path: out\n  mode: on\n"
     root = write_project({"destinations/crm.yaml": destination})
 
@@ -54,7 +54,7 @@ def test_f1_mode_on_is_rejected_as_text_not_read_as_true(write_project):
     assert problem.message == "`on` is not one of `diff`, `mirror`, `add_only`"
 
 
-def test_f2_duplicate_window_is_an_error_naming_both_lines(write_project):
+def test_duplicate_window_names_both_lines(write_project):
     audience = """\
 apiVersion: personas/v1
 kind: Audience
@@ -75,7 +75,7 @@ spec:
     assert problem.message == "duplicate key `window`: it is also set at line 7"
 
 
-def test_f2_duplicate_keys_are_detected_on_the_fast_path():
+def test_duplicate_keys_on_fast_path():
     parsed = parse_yaml_text("a: 1\nb: {c: 1, c: 2}\na: 3\n", "f2.yaml")
 
     found = [(d.line, d.path, d.message) for d in parsed.diagnostics]
@@ -85,7 +85,7 @@ def test_f2_duplicate_keys_are_detected_on_the_fast_path():
     ]
 
 
-def test_f3_misspelled_window_is_an_error_with_a_hint_not_all_history(write_project):
+def test_misspelled_window_has_hint(write_project):
     audience = """\
 apiVersion: personas/v1
 kind: Audience

@@ -86,7 +86,7 @@ def test_deep_nesting_is_rejected():
     assert [d.code for d in parsed.diagnostics] == ["yaml-too-large"]
 
 
-def test_syntax_error_keeps_earlier_documents_and_gives_line_and_column():
+def test_syntax_error_keeps_earlier_documents():
     parsed = parse_yaml_text("a: 1\n---\nb: [1, 2\nc: 3\n", "f.yaml")
 
     assert [d.data for d in parsed.documents] == [{"a": 1}]
@@ -102,14 +102,14 @@ def test_tab_indentation_is_a_syntax_error():
     assert (problem.code, problem.line) == ("yaml-syntax", 2)
 
 
-def test_control_character_is_a_syntax_error_with_its_position():
+def test_control_character_is_syntax_error():
     parsed = parse_yaml_text("a: 1\nb: x\x07y\n", "f.yaml")
 
     [problem] = parsed.diagnostics
     assert (problem.code, problem.line, problem.column) == ("yaml-syntax", 2, 5)
 
 
-def test_binary_and_non_utf8_files_are_reported_with_their_name(tmp_path):
+def test_binary_and_non_utf8_reported(tmp_path):
     (tmp_path / "image.yaml").write_bytes(b"GIF89a\x00\x01")
     (tmp_path / "latin.yaml").write_bytes("a: 1\nb: caf\xe9\n".encode("latin-1"))
     (tmp_path / "bom.yaml").write_bytes("\ufeffa: 1\n".encode("utf-8"))
@@ -169,7 +169,7 @@ def test_cache_serves_unchanged_files_and_never_stale_ones(write_project):
     assert project.traits["orders_90d"].spec.window.from_ == "30d"
 
 
-def test_positions_are_exact_when_data_comes_from_the_cache(write_project):
+def test_cached_data_keeps_exact_positions(write_project):
     audience = "apiVersion: personas/v1\nkind: Audience\nmetadata: {name: a}\nspec:\n  include:\n    trait: nope\n    equals: 1\n"
     root = write_project({"audiences/a.yaml": audience})
     first = check_project(root, env={}).diagnostics

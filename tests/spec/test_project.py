@@ -40,7 +40,7 @@ def test_source_of_gives_file_and_document_line(write_project):
     assert project.source_of("audience.missing") is None
 
 
-def test_unset_variables_are_warnings_and_the_project_still_loads(write_project):
+def test_unset_variables_are_warnings(write_project):
     project = load_project(write_project(), env={"CRM_TOKEN": "x"})
 
     [warning] = project.warnings
@@ -74,7 +74,7 @@ def test_missing_project_file_is_one_clear_error(tmp_path):
     assert raised.value.hint == "Run `personas init DIR` to create a project, or pass `--project DIR` to point at one."
 
 
-def test_dot_folders_and_the_project_file_are_not_resources(write_project):
+def test_dot_folders_are_not_resources(write_project):
     junk = "not: [valid\n"
     root = write_project({".github/workflows/ci.yml": junk, ".personas/x.yaml": junk, "traits/.hidden.yaml": junk, "README.md": junk})
 
@@ -110,7 +110,7 @@ def project(write_project) -> Project:
         ("postgresql+psycopg://app@127.0.0.1/db", "postgresql+psycopg://app@127.0.0.1/db"),
     ],
 )
-def test_resolve_url_anchors_relative_file_urls_at_the_root(project, url, expected):
+def test_resolve_url_anchors_relative_files(project, url, expected):
     assert project.resolve_url(url, env={}) == expected.format(root=project.root.as_posix())
 
 
@@ -121,7 +121,7 @@ def test_resolve_url_substitutes_variables_and_defaults(project):
     assert project.resolve_url("${STATE_URL:-sqlite:///s.db}", env={}) == f"sqlite:///{project.root.as_posix()}/s.db"
 
 
-def test_resolve_url_with_an_unset_variable_raises_spec_error(project):
+def test_resolve_url_unset_variable_fails(project):
     with pytest.raises(SpecError, match="environment variable PW is not set"):
         project.resolve_url("postgresql://app:${PW}@db/x", env={})
 
@@ -136,7 +136,7 @@ def test_resolve_path_is_relative_to_the_project_folder(project):
 # --------------------------------------------------------------------------- specs hash
 
 
-def test_specs_hash_ignores_formatting_key_order_and_set_order(write_project):
+def test_specs_hash_ignores_formatting(write_project):
     reordered = AUDIENCE.replace("traits: [orders_90d, country]", "traits: [country, orders_90d]").replace(
         "  holdout: 10%\n", ""
     ).replace("spec:\n", "spec:\n  holdout: '10%'\n", 1)
